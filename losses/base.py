@@ -1,0 +1,180 @@
+"""The likelihood base class and the helpers every density family shares.
+
+A likelihood is a normalized density (or mass function) p(x | params) over each data
+dimension, independent across dimensions given the params. Conventions, for every one:
+
+- ``params`` has the data's shape when ``params_per_dim == 1`` and the data's shape plus a
+  trailing axis of ``params_per_dim`` channels otherwise (``x.shape + (params_per_dim,)``).
+- ``log_prob(x, params)`` returns shape ``(batch,)``: the log-density summed over all
+  non-batch axes, per example, in nats, with every normalizing constant kept.
+- As a ``keras.losses.Loss`` it returns ``-log_prob`` (negative log-likelihood per example;
+  the default reduction averages it over the batch).
+"""
+
+import math
+
+import numpy as np
+import keras
+from keras import ops
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def soft_clip(x, low, high, sharpness=10.0):
+    """Smoothly clip ``x`` into ``(low, high)``; the identity well inside the range.
+
+    ``low + softplus(k·(x − low))/k`` then ``high − softplus(k·(high − ·))/k`` with k =
+    ``sharpness``: it differs from x by < e^{−k·d}/k at distance d inside the bounds
+    (< 2e-10 for d ≥ 2), never returns ±inf, and keeps a gradient beyond the bounds.
+    The clipped value is what a density uses, so the density stays normalized.
+    """
+    x = low + ops.softplus(sharpness * (x - low)) / sharpness
+    return high - ops.softplus(sharpness * (high - x)) / sharpness
+
+
+def sum_over_event_dims(values):
+    """Sum all axes but the first: per-element log-densities → per-example, shape (batch,)."""
+    ndim = len(values.shape)
+    if ndim <= 1:
+        return values
+    return ops.sum(values, axis=tuple(range(1, ndim)))
+
+
+def check_positive(name, value, owner):
+    """Raise a ValueError naming ``name`` unless ``value`` is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise ValueError(
+            f"{owner}: `{name}` must be a positive number, got {value!r} "
+            f"({type(value).__name__})."
+        )
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"{owner}: `{name}` must be a finite number > 0, got {value!r}."
+        )
+    return float(value)
+
+
+class DataError(ValueError):
+    """Data that the likelihood cannot score (NaN, out of its support, wrong shape)."""
+
+
+class Likelihood(keras.losses.Loss):
+    """A normalized likelihood p(x | params), usable as a Keras loss (−log p per example).
+
+    Subclasses set ``param_names`` (one channel each) and implement
+    ``elementwise_log_prob``, ``mean`` and ``sample``. Parameters named in
+    ``shared_param_names`` are a single trainable scalar shared by all data dimensions:
+    a model's decoder head owns that variable and broadcasts it into its channel, so the
+    math here never changes between per-dimension and shared parameters.
+    ``initial_params`` gives each channel's initial raw value (the decoder head's bias).
+    """
+
+    param_names = ("loc",)
+    shared_param_names = ()
+    is_discrete = False
+    #: Number of values each dimension takes for a discrete likelihood, else None.
+    levels = None
+    default_name = "likelihood"
+
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name or self.default_name, reduction=reduction, dtype=dtype)
+
+    # -- the interface ------------------------------------------------------------------
+    @property
+    def params_per_dim(self):
+        """Number of parameter channels per data dimension in ``params``."""
+        return len(self.param_names)
+
+    @property
+    def initial_params(self):
+        """Initial raw value of each parameter channel, by name (default 0)."""
+        return {name: 0.0 for name in self.param_names}
+
+    def log_prob(self, x, params):
+        """log p(x | params), summed over event dims: shape (batch,), nats."""
+        x = ops.convert_to_tensor(x, dtype=self.dtype)
+        params = ops.convert_to_tensor(params, dtype=self.dtype)
+        return sum_over_event_dims(self.elementwise_log_prob(x, self.split_params(x, params)))
+
+    def elementwise_log_prob(self, x, params):
+        """log p(x_i | params_i) per data element; ``params`` is a dict by channel name."""
+        raise NotImplementedError
+
+    def mean(self, params):
+        """E[x | params], with the data's shape."""
+        raise NotImplementedError
+
+    def sample(self, params, seed=None):
+        """One draw x ~ p(x | params), with the data's shape. ``seed``: int or SeedGenerator."""
+        raise NotImplementedError
+
+    def check_data(self, x):
+        """Raise a ``DataError`` that says what to do if ``x`` (array) is not in the support."""
+        x = np.asarray(x)
+        if x.size == 0:
+            raise DataError(f"{self.name}: the data is empty (shape {x.shape}).")
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise DataError(f"{self.name}: data must be real numbers, got dtype {x.dtype}.")
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise DataError(
+                f"{self.name}: the data has {int(bad.sum())} NaN/inf values (first at index "
+                f"{tuple(int(i) for i in np.argwhere(bad)[0])}); remove or impute them first."
+            )
+
+    # -- keras.losses.Loss ----------------------------------------------------------------
+    def call(self, y_true, y_pred):
+        return -self.log_prob(y_true, y_pred)
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    def split_params(self, x, params):
+        """Check ``params`` against ``x`` and return its channels as a dict by name."""
+        count = self.params_per_dim
+        x_shape, p_shape = tuple(x.shape), tuple(params.shape)
+        expected = x_shape if count == 1 else x_shape + (count,)
+        fits = len(p_shape) == len(expected) and all(
+            a is None or b is None or a == b for a, b in zip(p_shape, expected)
+        )
+        if not fits:
+            raise ValueError(
+                f"{self.name}: params of shape {p_shape} do not fit data of shape {x_shape}. "
+                f"This likelihood takes {count} parameter channel(s) per data dimension "
+                f"{self.param_names}, so params must have shape {expected}"
+                + ("." if count == 1 else " (channels on a new last axis).")
+            )
+        if count == 1:
+            return {self.param_names[0]: params}
+        return {name: params[..., i] for i, name in enumerate(self.param_names)}
+
+    def split_output_params(self, params):
+        """The channels of ``params`` by name, without data to check against (for mean/sample)."""
+        params = ops.convert_to_tensor(params, dtype=self.dtype)
+        if self.params_per_dim == 1:
+            return {self.param_names[0]: params}
+        if params.shape[-1] != self.params_per_dim:
+            raise ValueError(
+                f"{self.name}: params must have {self.params_per_dim} channels "
+                f"{self.param_names} on the last axis, got shape {tuple(params.shape)}."
+            )
+        return {name: params[..., i] for i, name in enumerate(self.param_names)}
+
+    def __repr__(self):
+        args = ", ".join(
+            f"{k}={v!r}" for k, v in self.get_config().items() if k not in ("reduction",)
+        )
+        return f"{type(self).__name__}({args})"
+
+
+def check_unit_interval(likelihood, x, suggestion):
+    """Shared support check for likelihoods on [0, 1]."""
+    x = np.asarray(x)
+    low, high = float(np.min(x)), float(np.max(x))
+    if low < 0.0 or high > 1.0:
+        hint = " It looks like 8-bit pixels: divide by 255." if high > 1.0 and high <= 255 else ""
+        raise DataError(
+            f"{likelihood.name}: data must lie in [0, 1], got values in [{low:g}, {high:g}].{hint} "
+            f"{suggestion}"
+        )
