@@ -19,18 +19,22 @@ from losses.location_scale import LocationScale
 
 
 def discretized_logistic_log_prob(x, loc, log_scale, levels):
-    """log P(x | μ, s) for x = k/(L − 1) (see the module docstring); elementwise, nats."""
-    half_bin = 0.5 / (levels - 1)
+    """log P(x | μ, s) for x = k/(L − 1) (see the module docstring); elementwise, nats.
+
+    x is snapped to the nearest level; ``check_data`` rejects data off the grid.
+    """
+    last = levels - 1
+    # Edges from the bin index, so bin k's upper edge is bin k+1's lower edge to the bit and
+    # the masses telescope to 1 in float32.
+    k = ops.round(x * last)
     inv_scale = ops.exp(-log_scale)
-    upper = (x + half_bin - loc) * inv_scale
-    lower = (x - half_bin - loc) * inv_scale
+    upper = ((k + 0.5) / last - loc) * inv_scale
+    lower = ((k - 0.5) / last - loc) * inv_scale
     log_cdf_upper = ops.log_sigmoid(upper)
     log_sf_lower = ops.log_sigmoid(-lower)
-    # lower − upper = −2h/s < 0, so −expm1 is in (0, 1): finite for every s.
+    # lower − upper = −1/((L−1)·s) < 0, so −expm1 is in (0, 1): finite for every s.
     log_middle = log_cdf_upper + log_sf_lower + ops.log(-ops.expm1(lower - upper))
-    return ops.where(
-        x < half_bin, log_cdf_upper, ops.where(x > 1.0 - half_bin, log_sf_lower, log_middle)
-    )
+    return ops.where(k < 0.5, log_cdf_upper, ops.where(k > last - 0.5, log_sf_lower, log_middle))
 
 
 @keras.saving.register_keras_serializable(package="zoo")

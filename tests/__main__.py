@@ -1,0 +1,64 @@
+"""Run the test suite once per Keras backend, each in its own process: `python -m tests`.
+
+KERAS_BACKEND is read once, when keras is imported, so one process tests one backend.
+Extra arguments go to pytest (`python -m tests -k huber -x`); `--backends jax,torch`
+picks backends. Any failing backend, and a backend that collects no tests (pytest's
+exit code 5), fails the run.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def run_backend(backend, pytest_args, report_dir):
+    report = os.path.join(report_dir, f"{backend}.xml")
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "pytest", f"--junitxml={report}", "-p", "no:cacheprovider",
+               *pytest_args]
+    print(f"\n===== KERAS_BACKEND={backend}: {' '.join(command[1:])}", flush=True)
+    start = time.time()
+    code = subprocess.call(command, env=env)
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    if os.path.exists(report):
+        suite = ET.parse(report).getroot()
+        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+        total = int(suite.get("tests", 0))
+        failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skipped = int(suite.get("skipped", 0))
+        counts = {"passed": total - failed - skipped, "failed": failed, "skipped": skipped}
+    if code == 5:
+        print(f"{backend}: pytest collected no tests; that is a failure, not a pass.")
+        code = 1
+    if code != 0 and counts["failed"] == 0:
+        counts["failed"] = 1  # crashed or collected nothing: still a failure in the totals
+    return code, counts, time.time() - start
+
+
+def main(argv):
+    backends = BACKENDS
+    if argv[:1] == ["--backends"]:
+        backends, argv = tuple(argv[1].split(",")), argv[2:]
+    results = {}
+    with tempfile.TemporaryDirectory() as report_dir:
+        for backend in backends:
+            results[backend] = run_backend(backend, argv, report_dir)
+    print("\n===== summary")
+    total = {"passed": 0, "failed": 0, "skipped": 0}
+    for backend, (code, counts, seconds) in results.items():
+        status = "ok" if code == 0 else f"FAILED (exit {code})"
+        print(f"{backend:>10}: {counts['passed']} passed, {counts['failed']} failed, "
+              f"{counts['skipped']} skipped in {seconds:.0f} s — {status}")
+        for key in total:
+            total[key] += counts[key]
+    print(f"all: {total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
+    return 1 if any(code != 0 for code, _, _ in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

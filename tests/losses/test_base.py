@@ -1,0 +1,101 @@
+"""The Likelihood base: the Keras-loss form, save/load, cross-backend numbers, shape errors."""
+
+import json
+
+import numpy as np
+import pytest
+import keras
+
+import losses
+from tests.helpers import to_numpy
+from tests.losses import make_reference_values
+from tests.losses.cases import CASES, IDS, data_for, make, params_for
+
+
+@pytest.mark.parametrize("case_index", range(len(CASES)), ids=IDS)
+def test_same_numbers_on_every_backend(case_index):
+    reference = json.loads(make_reference_values.PATH.read_text())["log_prob"]
+    lik = make(*CASES[case_index])
+    x, params = make_reference_values.inputs(lik, case_index)
+    ours = to_numpy(lik.log_prob(x, params))
+    assert ours.shape == (3,)
+    np.testing.assert_allclose(ours, reference[IDS[case_index]], atol=1e-4, rtol=0)
+
+
+def tiny_autoencoder(lik, dims=8):
+    """A plain Keras model whose output is the likelihood's params."""
+    inputs = keras.Input((dims,))
+    hidden = keras.layers.Dense(16, activation="tanh")(inputs)
+    count = lik.params_per_dim
+    outputs = keras.layers.Dense(dims * count)(hidden)
+    if count > 1:
+        outputs = keras.layers.Reshape((dims, count))(outputs)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
+def test_trains_as_a_keras_loss_and_survives_save_load(name, kwargs, tmp_path):
+    lik = make(name, kwargs)
+    x = data_for(lik, (64, 8), np.random.default_rng(0))
+    model = tiny_autoencoder(lik)
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss=lik)
+    before = model.evaluate(x, x, batch_size=len(x), verbose=0)
+    history = model.fit(x, x, epochs=15, batch_size=16, verbose=0)
+    after = model.evaluate(x, x, batch_size=len(x), verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert after < before
+    # The loss value is the mean per-example negative log-likelihood (one batch, so
+    # sigma_vae's batch σ is the same here and below).
+    expected = -to_numpy(lik.log_prob(x, model.predict(x, verbose=0))).mean()
+    assert after == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded.loss) is type(lik) and loaded.loss.get_config() == lik.get_config()
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert loaded.evaluate(x, x, batch_size=len(x), verbose=0) == pytest.approx(after, rel=1e-6)
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
+def test_config_round_trip(name, kwargs):
+    lik = make(name, kwargs)
+    config = keras.saving.serialize_keras_object(lik)
+    again = keras.saving.deserialize_keras_object(config)
+    assert type(again) is type(lik) and again.get_config() == lik.get_config()
+    assert losses.get(config).get_config() == lik.get_config()
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
+def test_interface(name, kwargs):
+    lik = make(name, kwargs)
+    rng = np.random.default_rng(1)
+    params = params_for(lik, (4, 3, 2), rng)
+    mean = to_numpy(lik.mean(params))
+    assert mean.shape == (4, 3, 2) and np.isfinite(mean).all()
+    if name != "sigma_vae":
+        sample = to_numpy(lik.sample(params, seed=keras.random.SeedGenerator(0)))
+        assert sample.shape == (4, 3, 2) and np.isfinite(sample).all()
+    assert isinstance(lik, keras.losses.Loss)
+    assert lik.is_discrete == (lik.levels is not None)
+    assert set(lik.initial_params) == set(lik.param_names)
+    assert set(lik.shared_param_names) <= set(lik.param_names)
+    lik.check_data(data_for(lik, (4, 3), rng))
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
+def test_params_with_the_wrong_channels_say_what_fits(name, kwargs):
+    lik = make(name, kwargs)
+    x = data_for(lik, (2, 5), np.random.default_rng(0))
+    wrong = np.zeros((2, 5, lik.params_per_dim + 1), "float32")
+    with pytest.raises(ValueError, match=r"params must have shape"):
+        lik.log_prob(x, wrong)
+    with pytest.raises(ValueError, match=r"do not fit data of shape"):
+        lik.log_prob(x, np.zeros((2, 4) + wrong.shape[2:-1], "float32"))
+
+
+def test_nan_and_empty_data_are_reported():
+    with pytest.raises(losses.DataError, match="NaN"):
+        losses.Gaussian().check_data(np.array([[0.1, np.inf]]))
+    with pytest.raises(losses.DataError, match="empty"):
+        losses.Gaussian().check_data(np.zeros((0, 3)))
