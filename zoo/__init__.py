@@ -1,0 +1,13 @@
+"""Keras 3 VAE models with normalized likelihoods, for TensorFlow, JAX and PyTorch.
+
+>>> import zoo
+>>> model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=8, likelihood="huber", data_levels=17)
+>>> model.compile(optimizer="adam")
+>>> model.fit(x, epochs=10)
+>>> zoo.log_likelihood(model, x, num_samples=1000)     # importance-sampled log p(x), nats
+"""
+
+from zoo.heads import LikelihoodHead
+from zoo.vae import VAE, StopOnNaN
+from zoo.mlp import MLPVAE
+from zoo.conv import ConvVAE

@@ -1,0 +1,352 @@
+"""The base VAE: encoder → q(z|x) = N(μ, diag σ²), prior N(0, I), decoder → p(x|z).
+
+Trained through ``compute_loss``, so ``model.compile(optimizer=...)``, ``model.fit(x)``,
+``model.evaluate(x)`` and ``model.predict(x)`` work as for any Keras model. The objective,
+with k importance samples z_j ~ q(z|x) (Burda et al. 2016; k = 1 is the usual ELBO):
+
+    log w_j = log p(x | z_j) + log p(z_j) − log q(z_j | x)
+    bound   = log (1/k) Σ_j w_j      ≤ log p(x)
+
+For k = 1 the KL term is analytic by default (``kl="analytic"``), or the single-sample
+log q(z|x) − log p(z) of the TensorFlow CVAE tutorial (``kl="monte_carlo"``).
+
+Discrete data and a continuous likelihood: with ``data_levels=L`` the data x = k/(L−1) is
+dequantized to y = (k + u)/L, u ~ U[0, 1), fresh each step, and log p(y|z) − D·log L is
+used, so every number is a bound on the discrete data's log P(x) (DESIGN.md).
+
+Logged metrics, per example, summed over dimensions, in nats: ``loss`` (what is minimized:
+β, KL warm-up and free bits included), ``elbo`` (the bound at β = 1), ``reconstruction``
+(−E log p(x|z)), ``kl`` (E[log q − log p], or analytic) and ``bits_per_dim`` (−elbo/(D ln 2)).
+"""
+
+import math
+
+import numpy as np
+import keras
+from keras import ops
+
+import losses
+from losses import DataError
+from losses.base import soft_clip
+from zoo.heads import LikelihoodHead
+
+KL_ESTIMATORS = ("analytic", "monte_carlo")
+# Posterior log-variances are soft-clipped here: σ_q ∈ [e^-6, e^4] keeps exp() finite.
+MIN_LOG_VAR, MAX_LOG_VAR = -12.0, 8.0
+
+
+def _positive_int(name, value, owner):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{owner}: `{name}` must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _non_negative(name, value, owner):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: `{name}` must be a finite number ≥ 0, got {value!r}.")
+    return float(value)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class VAE(keras.Model):
+    """A variational autoencoder with a normalized likelihood p(x|z), for every Keras backend.
+
+    Args:
+        encoder: a layer mapping x (batch, *input_shape) to features (batch, ...).
+        decoder: a layer mapping z (batch, latent_dim) to features, flat or with the
+            data's spatial shape; a ``LikelihoodHead`` turns them into likelihood params.
+        input_shape: shape of one example, e.g. ``(28, 28, 1)``.
+        latent_dim: size of z.
+        likelihood: a name for ``losses.get`` or a ``losses.Likelihood``.
+        beta: weight of the KL term in the loss (the logged ``elbo`` always uses 1).
+        kl: ``"analytic"`` or ``"monte_carlo"`` (k = 1 only; k > 1 uses importance weights).
+        k: importance samples per example; k > 1 trains the IWAE bound.
+        kl_warmup_steps: ramp the KL weight linearly from 0 to β over this many steps.
+        free_bits: minimum nats per latent dimension in the loss (batch-averaged KL).
+        data_levels: number of levels of discrete data (2 binary, 17 digits, 256 8-bit)
+            stored as k/(L−1); continuous likelihoods then see dequantized data. None for
+            data that is continuous already.
+        seed: seed of the model's ``SeedGenerator`` (None: from Keras' global seed).
+
+    Example:
+    >>> model = zoo.MLPVAE(input_shape=(28, 28, 1), latent_dim=50, likelihood="bernoulli")
+    >>> model.compile(optimizer="adam")
+    >>> model.fit(x_train, epochs=10, validation_data=(x_valid,))
+    """
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        input_shape,
+        latent_dim,
+        likelihood="bernoulli",
+        beta=1.0,
+        kl="analytic",
+        k=1,
+        kl_warmup_steps=0,
+        free_bits=0.0,
+        data_levels=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self.data_shape = tuple(_positive_int("input_shape entries", d, owner) for d in input_shape)
+        self.latent_dim = _positive_int("latent_dim", latent_dim, owner)
+        self.likelihood = losses.get(likelihood)
+        self.beta = _non_negative("beta", beta, owner)
+        if kl not in KL_ESTIMATORS:
+            raise ValueError(f"{owner}: `kl` must be one of {KL_ESTIMATORS}, got {kl!r}.")
+        self.kl = kl
+        self.k = _positive_int("k", k, owner)
+        self.kl_warmup_steps = int(_non_negative("kl_warmup_steps", kl_warmup_steps, owner))
+        self.free_bits = _non_negative("free_bits", free_bits, owner)
+        if self.free_bits and (self.k > 1 or kl != "analytic"):
+            raise ValueError(f"{owner}: free_bits needs k=1 and kl='analytic' (a per-dimension "
+                             f"KL), got k={self.k}, kl={kl!r}.")
+        self.data_levels = self._check_levels(data_levels, owner)
+        self.seed = seed
+        self.num_dims = math.prod(self.data_shape)
+
+        self.encoder = encoder
+        self.decoder = decoder
+        self.posterior = keras.layers.Dense(2 * self.latent_dim, name="posterior")
+        self.head = LikelihoodHead(self.likelihood, self.data_shape, name="likelihood_head")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Counts training steps for the KL warm-up; saved with the model, so a resumed run
+        # continues the ramp.
+        self.training_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                              dtype="float32", name="training_steps")
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("elbo", "reconstruction", "kl", "bits_per_dim")
+        }
+        self.build((None,) + self.data_shape)
+
+    def _check_levels(self, levels, owner):
+        if levels is None:
+            return None
+        levels = _positive_int("data_levels", levels, owner)
+        if levels < 2:
+            raise ValueError(f"{owner}: `data_levels` must be ≥ 2, got {levels}.")
+        lik = self.likelihood
+        if lik.is_discrete and lik.levels != levels:
+            raise ValueError(
+                f"{owner}: likelihood {lik.name!r} models {lik.levels}-level data, but "
+                f"data_levels={levels}. "
+                + ("Binarize the data or use a continuous likelihood (e.g. continuous_bernoulli)."
+                   if lik.levels == 2 else f"Use {lik.name}(levels={levels}).")
+            )
+        return levels
+
+    # -- networks -------------------------------------------------------------------------
+    def build(self, input_shape=None):
+        """Build every sublayer from the data shape (symbolically, no computation)."""
+        features = self.encoder(keras.KerasTensor((None,) + self.data_shape))
+        self.posterior.build((None, math.prod(features.shape[1:]) + self.condition_dim))
+        decoded = self.decoder(keras.KerasTensor((None, self.latent_dim + self.condition_dim)))
+        self.head.build(decoded.shape)
+        self.built = True
+
+    #: Width of the condition vector concatenated to encoder features and to z (0: none).
+    condition_dim = 0
+
+    def _with_condition(self, tensor, condition):
+        return tensor if condition is None else ops.concatenate([tensor, condition], axis=-1)
+
+    def encode(self, x, condition=None):
+        """q(z|x): returns (z_mean, z_log_var), each (batch, latent_dim)."""
+        features = self.encoder(x)
+        features = ops.reshape(features, (ops.shape(features)[0], -1))
+        z_mean, z_log_var = ops.split(self.posterior(self._with_condition(features, condition)), 2, axis=-1)
+        return z_mean, soft_clip(z_log_var, MIN_LOG_VAR, MAX_LOG_VAR)
+
+    def decode(self, z, condition=None):
+        """p(x|z): the likelihood's params, shape (batch, *input_shape (, params_per_dim))."""
+        return self.head(self.decoder(self._with_condition(z, condition)))
+
+    def call(self, x, training=False):
+        """The reconstruction E[x | z = E_q z] (deterministic)."""
+        return self.reconstruct(*self._split_inputs(x))
+
+    def reconstruct(self, x, condition=None):
+        z_mean, _ = self.encode(x, condition)
+        return self.likelihood.mean(self.decode(z_mean, condition))
+
+    def sample(self, num_samples, seed=None, mean=True):
+        """Decode z ~ N(0, I): the likelihood's mean (``mean=True``) or a draw from it."""
+        seed = self.seed_generator if seed is None else seed
+        z = keras.random.normal((num_samples, self.latent_dim), seed=seed)
+        params = self.decode(z)
+        return self.likelihood.mean(params) if mean else self.likelihood.sample(params, seed=seed)
+
+    # -- the objective ----------------------------------------------------------------------
+    def kl_weight(self):
+        """β times the warm-up ramp min(1, step / kl_warmup_steps)."""
+        if not self.kl_warmup_steps:
+            return self.beta
+        return self.beta * ops.minimum(1.0, self.training_steps / self.kl_warmup_steps)
+
+    def _target(self, x):
+        """What the likelihood scores, and the nats that put it on the discrete scale."""
+        if self.data_levels is None or self.likelihood.is_discrete:
+            return x, 0.0
+        levels = self.data_levels
+        noise = keras.random.uniform(ops.shape(x), seed=self.seed_generator, dtype=x.dtype)
+        y = (ops.round(x * (levels - 1)) + noise) / levels
+        return y, losses.dequantization_nats(self.num_dims, levels)
+
+    def _posterior_sample(self, z_mean, z_log_var, k):
+        """k draws per example, stacked sample-major: (k·batch, latent_dim)."""
+        mean = ops.tile(z_mean, (k, 1))
+        log_var = ops.tile(z_log_var, (k, 1))
+        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator, dtype=mean.dtype)
+        return mean + ops.exp(0.5 * log_var) * eps, mean, log_var
+
+    def log_weight_terms(self, x, k, condition=None):
+        """Per-sample terms, each (k, batch): log p(x|z) on the discrete scale and
+        log q(z|x) − log p(z), for z_j ~ q(z|x); also returns (z_mean, z_log_var)."""
+        z_mean, z_log_var = self.encode(x, condition)
+        z, mean, log_var = self._posterior_sample(z_mean, z_log_var, k)
+        target, offset = self._target(ops.tile(x, (k,) + (1,) * (len(x.shape) - 1)))
+        if condition is not None:
+            condition = ops.tile(condition, (k, 1))
+        log_px = self.likelihood.log_prob(target, self.decode(z, condition)) - offset
+        log_ratio = losses.monte_carlo_kl(z, mean, log_var)
+        return ops.reshape(log_px, (k, -1)), ops.reshape(log_ratio, (k, -1)), z_mean, z_log_var
+
+    def objective(self, x, condition=None):
+        """Per-example terms (batch,): loss, elbo, reconstruction, kl (all nats)."""
+        log_px, log_ratio, z_mean, z_log_var = self.log_weight_terms(x, self.k, condition)
+        weight = self.kl_weight()
+        if self.k > 1:
+            log_k = math.log(self.k)
+            return {
+                "loss": log_k - ops.logsumexp(log_px - weight * log_ratio, axis=0),
+                "elbo": ops.logsumexp(log_px - log_ratio, axis=0) - log_k,
+                "reconstruction": -ops.mean(log_px, axis=0),
+                "kl": ops.mean(log_ratio, axis=0),
+            }
+        reconstruction = -log_px[0]
+        if self.kl == "analytic":
+            kl_per_dim = losses.gaussian_kl_per_dim(z_mean, z_log_var)
+            kl = ops.sum(kl_per_dim, axis=-1)
+        else:
+            kl = log_ratio[0]
+        kl_in_loss = kl
+        if self.free_bits:
+            # Each latent dimension's batch-mean KL counts at least free_bits nats (Kingma et
+            # al. 2016); shifting the per-example KL keeps its gradient zero-mean.
+            floor = ops.sum(ops.maximum(ops.mean(kl_per_dim, axis=0), self.free_bits))
+            kl_in_loss = kl - ops.mean(kl) + floor
+        return {
+            "loss": reconstruction + weight * kl_in_loss,
+            "elbo": -(reconstruction + kl),
+            "reconstruction": reconstruction,
+            "kl": kl,
+        }
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if sample_weight is not None:
+            raise ValueError(f"{type(self).__name__} does not take sample weights.")
+        terms = self.objective(*self._split_inputs(x, y))
+        if training and self.kl_warmup_steps:
+            self.training_steps.assign_add(1.0)
+        for name in ("elbo", "reconstruction", "kl"):
+            self.trackers[name].update_state(terms[name])
+        self.trackers["bits_per_dim"].update_state(
+            losses.bits_per_dim(-terms["elbo"], self.num_dims)
+        )
+        return ops.mean(terms["loss"])
+
+    def _split_inputs(self, x, y=None):
+        """(data, condition) from what Keras passes; the conditional model overrides it."""
+        return x, None
+
+    # -- input checks, on arrays, before Keras sees them --------------------------------------
+    def check_data(self, x):
+        """Raise ``DataError`` naming the problem and the fix if x cannot be modelled."""
+        x = np.asarray(x)
+        if x.ndim == len(self.data_shape) and x.shape == self.data_shape:
+            raise DataError(f"{self.name}: got one example of shape {x.shape}; add a batch axis "
+                            f"(x[None]).")
+        if x.shape[1:] != self.data_shape:
+            hint = ""
+            if math.prod(x.shape[1:]) == self.num_dims:
+                hint = f" Reshape it: x.reshape(-1, {', '.join(map(str, self.data_shape))})."
+            raise DataError(f"{self.name}: data of shape {x.shape} does not match the model's "
+                            f"input_shape {self.data_shape} (plus a batch axis).{hint}")
+        self.likelihood.check_data(x)
+        if self.data_levels is not None and not self.likelihood.is_discrete:
+            losses.DiscretizedLogistic(levels=self.data_levels, name=f"data_levels={self.data_levels}") \
+                .check_data(x)
+
+    def _checked(self, x):
+        if isinstance(x, np.ndarray):
+            self.check_data(x)
+
+    def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):
+        self._checked(x)
+        if isinstance(validation_data, tuple) and validation_data:
+            self._checked(validation_data[0])
+        elif isinstance(validation_data, np.ndarray):
+            self._checked(validation_data)
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, StopOnNaN) for c in callbacks):
+            callbacks.append(StopOnNaN())
+        return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
+                           **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._checked(x)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    # -- serialization ------------------------------------------------------------------------
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            **self._vae_config(),
+        }
+
+    def _vae_config(self):
+        """The arguments every VAE subclass shares."""
+        return {
+            "input_shape": list(self.data_shape),
+            "latent_dim": self.latent_dim,
+            "likelihood": keras.saving.serialize_keras_object(self.likelihood),
+            "beta": self.beta,
+            "kl": self.kl,
+            "k": self.k,
+            "kl_warmup_steps": self.kl_warmup_steps,
+            "free_bits": self.free_bits,
+            "data_levels": self.data_levels,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "decoder"):
+            if key in config:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        config["likelihood"] = losses.get(config["likelihood"])
+        return cls(**config)
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop training at the first non-finite loss, and say what usually causes it."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            raise FloatingPointError(
+                f"The loss became {float(loss)} at batch {batch}; training stopped. Likely causes: "
+                f"a learning rate too high for this likelihood (try a 10× smaller one), data with "
+                f"NaN/inf or outside the likelihood's support, or a fixed σ far too small."
+            )
