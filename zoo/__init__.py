@@ -11,3 +11,6 @@ from zoo.heads import LikelihoodHead
 from zoo.vae import VAE, StopOnNaN
 from zoo.mlp import MLPVAE
 from zoo.conv import ConvVAE
+from zoo.conditional import ConditionalVAE
+from zoo.evaluation import active_units, bits_per_dim, kl_per_dim, log_likelihood, posterior_means
+from zoo import presets

@@ -289,10 +289,11 @@ class VAE(keras.Model):
 
     def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):
         self._checked(x)
-        if isinstance(validation_data, tuple) and validation_data:
+        if isinstance(validation_data, (tuple, list)) and validation_data:
             self._checked(validation_data[0])
         elif isinstance(validation_data, np.ndarray):
             self._checked(validation_data)
+            validation_data = (validation_data,)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNaN) for c in callbacks):
             callbacks.append(StopOnNaN())

@@ -1,0 +1,56 @@
+"""The checks every zoo model goes through (one helper; each model test calls it)."""
+
+import numpy as np
+import keras
+from sklearn.datasets import load_digits
+
+from tests.helpers import to_numpy
+
+METRICS = {"loss", "elbo", "reconstruction", "kl", "bits_per_dim"}
+
+
+def digits(n=256, binary=True):
+    """scikit-learn's bundled 8×8 digits: binarized, or on their 17 levels k/16."""
+    images = load_digits().images[:n].astype("float32") / 16.0
+    x = (images > 0.5).astype("float32") if binary else images
+    return x[..., None]
+
+
+def digit_labels(n=256):
+    return load_digits().target[:n]
+
+
+def run_model_checks(make_model, x, tmp_path, inputs=None, fit_args=(), epochs=8):
+    """Build, fit a few steps (loss must drop), metric names, reproducibility, .keras round trip.
+
+    ``make_model()`` builds a fresh model; ``inputs`` is what predict takes (default x).
+    """
+    inputs = x if inputs is None else inputs
+    model = make_model()
+    assert model.built and model.count_params() > 0
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    before = model.evaluate(*(fit_args or (x,)), batch_size=len(x), verbose=0, return_dict=True)
+    history = model.fit(*(fit_args or (x,)), epochs=epochs, batch_size=32, verbose=0).history
+    after = model.evaluate(*(fit_args or (x,)), batch_size=len(x), verbose=0, return_dict=True)
+    assert METRICS <= set(history) and METRICS <= set(after), sorted(history)
+    assert all(np.isfinite(v).all() for v in history.values())
+    assert after["loss"] < before["loss"] - 1.0, (before, after)
+    # Per example, in nats: bits/dim is −elbo / (D ln 2).
+    np.testing.assert_allclose(after["bits_per_dim"], -after["elbo"] / (model.num_dims * np.log(2)), rtol=1e-4)
+
+    prediction = to_numpy(model.predict(inputs, verbose=0))
+    assert prediction.shape == (len(x),) + model.data_shape
+
+    path = tmp_path / f"{model.name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model) and loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(to_numpy(loaded.predict(inputs, verbose=0)), prediction)
+    return model, history
+
+
+def fit_history(make_model, x, seed, epochs=2, fit_args=()):
+    keras.utils.set_random_seed(seed)
+    model = make_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model.fit(*(fit_args or (x,)), epochs=epochs, batch_size=32, shuffle=False, verbose=0).history

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import keras
+
+import zoo
+from tests.zoo.common import digits
+
+
+@pytest.fixture(scope="module")
+def trained():
+    keras.utils.set_random_seed(0)
+    x = digits(128)
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=4, hidden=(32,))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(x, epochs=10, batch_size=32, verbose=0)
+    return model, x
+
+
+def test_importance_sampling_bounds_the_elbo_and_tightens_with_k(trained):
+    model, x = trained
+    elbo = np.mean([model.evaluate(x, batch_size=len(x), verbose=0, return_dict=True)["elbo"]
+                    for _ in range(20)])
+    ll = {k: zoo.log_likelihood(model, x, num_samples=k).mean() for k in (1, 10, 300)}
+    assert abs(ll[1] - elbo) < 0.5  # k = 1 is the ELBO (both are noisy estimates)
+    assert elbo < ll[10] < ll[300] < 0
+
+
+def test_chunking_does_not_change_the_estimate(trained):
+    model, x = trained
+    a = zoo.log_likelihood(model, x[:16], num_samples=400, batch_size=16, max_decodes=100000)
+    b = zoo.log_likelihood(model, x[:16], num_samples=400, batch_size=4, max_decodes=40)
+    # Independent estimates of the same quantity: close per example, closer on average.
+    np.testing.assert_allclose(a, b, atol=0.75)
+    assert abs(a.mean() - b.mean()) < 0.15
+    assert a.shape == (16,) and a.dtype == np.float64
+
+
+def test_active_units_and_kl_per_dim(trained):
+    model, x = trained
+    count, variances = zoo.active_units(model, x)
+    assert variances.shape == (4,) and count == int(np.sum(variances > 1e-2))
+    kl = zoo.kl_per_dim(model, x)
+    assert kl.shape == (4,) and np.all(kl >= 0)
+    assert zoo.bits_per_dim(model, np.full(3, -64 * np.log(2))) == pytest.approx(1.0)
+
+
+def test_bad_arguments(trained):
+    model, x = trained
+    with pytest.raises(ValueError, match="num_samples"):
+        zoo.log_likelihood(model, x, num_samples=0)

@@ -1,0 +1,145 @@
+"""The base VAE's objective and options, on a small MLP (zoo/vae.py)."""
+
+import math
+
+import numpy as np
+import pytest
+import keras
+
+import losses
+import zoo
+from losses import DataError
+from tests.helpers import to_numpy
+from tests.zoo.common import digits
+
+
+def mlp(**kwargs):
+    return zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), **kwargs)
+
+
+def mean_terms(model, x, repeats):
+    """Each objective term, per example, averaged over ``repeats`` independent draws."""
+    big = np.concatenate([x] * repeats)
+    terms = {k: to_numpy(v).reshape(repeats, len(x)) for k, v in model.objective(big).items()}
+    return terms
+
+
+def test_monte_carlo_and_analytic_elbo_agree_in_expectation():
+    x = digits(8)
+    analytic = mlp(kl="analytic")
+    mc = mlp(kl="monte_carlo")
+    mc.set_weights(analytic.get_weights())
+    a = mean_terms(analytic, x, 4000)["elbo"]
+    m = mean_terms(mc, x, 4000)["elbo"]
+    stderr = np.sqrt(a.var(0) / len(a) + m.var(0) / len(m))
+    assert np.all(np.abs(a.mean(0) - m.mean(0)) < 5 * stderr + 1e-3)
+    # The analytic KL removes the KL's sampling noise.
+    assert a.var(0).mean() < m.var(0).mean()
+
+
+def test_iwae_bound_tightens_with_k_and_k1_is_the_elbo():
+    x = digits(8)
+    base = mlp(kl="monte_carlo")
+    means = {}
+    for k in (1, 5, 50):
+        model = mlp(k=k)
+        model.set_weights(base.get_weights())
+        means[k] = mean_terms(model, x, 400 if k < 50 else 100)["elbo"].mean()
+    vae = mean_terms(base, x, 400)["elbo"].mean()
+    assert abs(means[1] - vae) < 0.05 * abs(vae) / 10
+    assert means[1] < means[5] < means[50]
+
+
+def test_beta_weights_the_kl_in_the_loss_only():
+    x = digits(16)
+    terms = {k: to_numpy(v) for k, v in mlp(beta=0.25).objective(x).items()}
+    np.testing.assert_allclose(terms["loss"], terms["reconstruction"] + 0.25 * terms["kl"], rtol=1e-5)
+    np.testing.assert_allclose(terms["elbo"], -(terms["reconstruction"] + terms["kl"]), rtol=1e-5)
+
+
+def test_kl_warmup_ramps_from_zero_to_beta():
+    x = digits(64)
+    model = mlp(beta=2.0, kl_warmup_steps=4)
+    model.compile(optimizer="adam")
+    assert float(to_numpy(model.kl_weight())) == 0.0
+    model.fit(x, epochs=1, batch_size=32, verbose=0)  # 2 steps
+    assert float(to_numpy(model.kl_weight())) == pytest.approx(1.0)
+    model.fit(x, epochs=2, batch_size=32, verbose=0)  # 6 steps
+    assert float(to_numpy(model.kl_weight())) == pytest.approx(2.0)
+
+
+def test_free_bits_floor_each_dimension():
+    x = digits(32)
+    model = mlp(free_bits=0.5)
+    terms = {k: to_numpy(v) for k, v in model.objective(x).items()}
+    per_dim = to_numpy(losses.gaussian_kl_per_dim(*model.encode(x))).mean(0)
+    floor = np.maximum(per_dim, 0.5).sum()
+    assert terms["loss"].mean() == pytest.approx(terms["reconstruction"].mean() + floor, rel=1e-5)
+    with pytest.raises(ValueError, match="free_bits"):
+        mlp(free_bits=0.5, k=5)
+
+
+def test_dequantization_puts_continuous_bounds_on_the_discrete_scale():
+    x = digits(16, binary=False)  # 17 levels
+    model = mlp(likelihood=losses.Gaussian(scale=0.05), data_levels=17)
+    target, offset = model._target(keras.ops.convert_to_tensor(x))
+    target = to_numpy(target)
+    k = np.round(x * 16)
+    assert np.all((target >= k / 17) & (target < (k + 1) / 17))
+    assert offset == pytest.approx(64 * math.log(17))
+    # Discrete likelihoods score x itself.
+    assert mlp(likelihood=losses.DiscretizedLogistic(levels=17), data_levels=17)._target(x)[1] == 0.0
+
+
+def test_discrete_likelihood_must_match_the_data_levels():
+    with pytest.raises(ValueError, match="Binarize"):
+        mlp(likelihood="bernoulli", data_levels=17)
+    with pytest.raises(ValueError, match=r"levels=17"):
+        mlp(likelihood="discretized_logistic", data_levels=17)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"latent_dim": -3}, "latent_dim"),
+    ({"k": 0}, "`k`"),
+    ({"beta": -1.0}, "beta"),
+    ({"kl": "exact"}, "kl"),
+    ({"likelihood": "mse"}, "Valid names"),
+])
+def test_bad_options_name_the_argument(kwargs, match):
+    arguments = {"input_shape": (8, 8, 1), "latent_dim": 3, "hidden": (16,), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        zoo.MLPVAE(**arguments)
+
+
+def test_bad_data_is_reported_before_training():
+    model = mlp()
+    model.compile(optimizer="adam")
+    x = digits(32)
+    with pytest.raises(DataError, match=r"x.reshape\(-1, 8, 8, 1\)"):
+        model.fit(x.reshape(32, 64), verbose=0)
+    with pytest.raises(DataError, match="does not match"):
+        model.fit(np.zeros((4, 7, 7, 1), "float32"), verbose=0)
+    with pytest.raises(DataError, match="NaN"):
+        model.fit(np.where(x > 0, np.nan, 0).astype("float32"), verbose=0)
+    with pytest.raises(DataError, match="continuous_bernoulli"):
+        model.fit(digits(32, binary=False), verbose=0)
+    with pytest.raises(DataError, match="batch axis"):
+        model.evaluate(x[0], verbose=0)
+    with pytest.raises(DataError, match="NaN"):
+        model.fit(x, validation_data=(np.full_like(x, np.nan),), verbose=0)
+
+
+def test_a_nan_loss_stops_training_with_the_likely_cause():
+    model = mlp(likelihood=losses.Gaussian(scale=1e-30))
+    model.compile(optimizer="adam")
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        model.fit(digits(64), epochs=3, verbose=0)
+
+
+def test_sample_and_reconstruct_shapes():
+    model = mlp(likelihood="continuous_bernoulli")
+    assert to_numpy(model.sample(5)).shape == (5, 8, 8, 1)
+    drawn = to_numpy(model.sample(5, mean=False))
+    assert drawn.shape == (5, 8, 8, 1) and drawn.min() >= 0 and drawn.max() <= 1
+    assert to_numpy(model.reconstruct(digits(3))).shape == (3, 8, 8, 1)

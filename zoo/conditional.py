@@ -1,0 +1,86 @@
+"""The conditional VAE: class labels condition both q(z|x, y) and p(x|z, y) (Sohn et al. 2015)."""
+
+import numpy as np
+import keras
+from keras import ops
+
+from losses import DataError
+from zoo.mlp import MLPVAE
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ConditionalVAE(MLPVAE):
+    """An MLP VAE whose posterior and decoder also see a one-hot class label.
+
+    Train with labels as Keras targets, ``model.fit(x, labels)``, or as a pair,
+    ``model.fit((x, labels))``; predict with ``model.predict((x, labels))``; draw digits
+    of given classes with ``model.sample(labels)``.
+
+    Args:
+        num_classes: number of classes; labels are integers in [0, num_classes).
+        everything else: as in ``MLPVAE``.
+    """
+
+    def __init__(self, num_classes=10, **kwargs):
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+                or num_classes < 2:
+            raise ValueError(f"ConditionalVAE: `num_classes` must be an integer ≥ 2, got {num_classes!r}.")
+        self.num_classes = int(num_classes)
+        self.condition_dim = self.num_classes
+        super().__init__(**kwargs)
+
+    def _split_inputs(self, x, y=None):
+        if isinstance(x, (tuple, list)):
+            x, y = x
+        if y is None:
+            raise DataError(
+                f"{self.name}: a conditional VAE needs labels: model.fit(x, labels), "
+                f"model.predict((x, labels)), model.sample(labels)."
+            )
+        labels = ops.cast(ops.reshape(y, (-1,)), "int32")
+        return x, ops.one_hot(labels, self.num_classes, dtype=self.compute_dtype)
+
+    def check_labels(self, x, labels):
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or len(labels) != len(x):
+            raise DataError(f"{self.name}: need one integer label per example: got labels of shape "
+                            f"{labels.shape} for {len(x)} examples.")
+        if not np.issubdtype(labels.dtype, np.integer) and not np.all(labels == np.round(labels)):
+            raise DataError(f"{self.name}: labels must be integers, got dtype {labels.dtype}.")
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise DataError(f"{self.name}: labels must lie in [0, {self.num_classes}), got "
+                            f"[{labels.min()}, {labels.max()}]; set num_classes.")
+
+    def _as_pair(self, x, y):
+        """Labels travel inside x, so Keras' own forward pass sees them too."""
+        if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:
+            x, y = x
+        if isinstance(x, np.ndarray):
+            if y is None:
+                self._split_inputs(x, None)  # raises the "needs labels" error
+            self.check_data(x)
+            self.check_labels(x, y)
+            return (x, np.asarray(y)), None
+        return x, y
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        x, y = self._as_pair(x, y)
+        if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+            validation_data = (self._as_pair(*validation_data)[0],)
+        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x, y = self._as_pair(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def sample(self, labels, seed=None, mean=True):
+        """One decoded z ~ N(0, I) per label: shape (len(labels), *input_shape)."""
+        labels = np.asarray(labels)
+        self.check_labels(np.empty(len(labels)), labels)
+        seed = self.seed_generator if seed is None else seed
+        z = keras.random.normal((len(labels), self.latent_dim), seed=seed)
+        params = self.decode(z, self._split_inputs(None, labels)[1])
+        return self.likelihood.mean(params) if mean else self.likelihood.sample(params, seed=seed)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
