@@ -1,0 +1,308 @@
+#!/usr/bin/env python
+"""Train, evaluate and show a VAE from the zoo, on any Keras backend.
+
+    python train.py                                   # MLP VAE on bundled digits, offline
+    KERAS_BACKEND=jax python train.py --likelihood huber --huber-alpha 1.345
+    python train.py --data binarized-mnist --model iwae_mnist_k5 --epochs 100
+    python train.py --out runs/a --resume             # continue a killed run
+
+Outputs in --out: model.keras, config.json, history.csv, metrics.json, samples.png,
+reconstructions.png and latent_map.png (2-D latent) or latent_traversal.png. All numbers are
+per example, summed over dimensions, in nats; bits/dim are on the discrete data's scale.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import pathlib
+import platform
+import sys
+import time
+
+# Overridable after resume; every other option comes from the saved config.json.
+RESUME_OVERRIDES = ("epochs", "eval_samples", "patience", "tensorboard", "verbose")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="train.py", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Pick the backend with KERAS_BACKEND=tensorflow|jax|torch (read once, at import).",
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", default="digits",
+                      help="digits (bundled, offline) | binarized-mnist (from --data-dir) | mnist | "
+                           "fashion-mnist (keras.datasets, needs internet once) | PATH.npz")
+    data.add_argument("--npz-key", default="x", help="array name inside a .npz")
+    data.add_argument("--npz-labels", default=None, help="label array inside a .npz (for --model conditional)")
+    data.add_argument("--max-examples", type=int, default=None,
+                      help="use at most this many examples of each split (quick runs)")
+    data.add_argument("--data-dir", default=None,
+                      help="folder with binarized_mnist_{train,valid}.npz (default: $VAE_ZOO_DATA or ../shared/data)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", default="mlp", help="mlp | conv | conditional | a preset (see zoo.presets.names())")
+    model.add_argument("--likelihood", default=None,
+                       help="bernoulli | continuous_bernoulli | gaussian | sigma_vae | laplace | logistic | "
+                            "student_t | huber | discretized_logistic (default: bernoulli for binary data, "
+                            "discretized_logistic for grey levels, gaussian for continuous data)")
+    model.add_argument("--scale", default=None,
+                       help="σ of a location-scale likelihood: a number, learned, shared or optimal")
+    model.add_argument("--huber-alpha", type=float, default=None, help="Huber threshold α > 0 (huber only)")
+    model.add_argument("--student-df", default=None, help="Student-t ν > 0, or 'learned' (student_t only)")
+    model.add_argument("--latent-dim", type=int, default=None, help="size of z (default 16, or the preset's)")
+    model.add_argument("--hidden", default=None, help="MLP widths, comma-separated (default 200,200)")
+    model.add_argument("--beta", type=float, default=1.0, help="KL weight in the loss (metrics use β = 1)")
+    model.add_argument("--kl", choices=("analytic", "monte_carlo"), default="analytic", help="KL estimator (k = 1)")
+    model.add_argument("--kl-warmup", type=int, default=0, help="steps over which the KL weight ramps 0 → β")
+    model.add_argument("--free-bits", type=float, default=0.0, help="nats per latent dimension")
+    model.add_argument("--k", type=int, default=None, help="importance samples (k > 1: IWAE)")
+    fit = parser.add_argument_group("training and evaluation")
+    fit.add_argument("--epochs", type=int, default=200)
+    fit.add_argument("--batch-size", type=int, default=64)
+    fit.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    fit.add_argument("--patience", type=int, default=20, help="early-stopping patience (epochs of val bits/dim)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--eval-samples", type=int, default=1000, help="importance samples k for the test log-likelihood")
+    fit.add_argument("--out", default=None, help="output folder (default runs/<time>-<model>-<likelihood>)")
+    fit.add_argument("--resume", action="store_true", help="continue the run in --out after a kill")
+    fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to --out/tensorboard")
+    fit.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output")
+    return parser
+
+
+def check_arguments(args):
+    """Fail fast, before importing a backend, on values no run can use."""
+    positive = {"epochs": args.epochs, "batch-size": args.batch_size, "eval-samples": args.eval_samples,
+                "patience": args.patience}
+    if args.max_examples is not None:
+        positive["max-examples"] = args.max_examples
+    if args.latent_dim is not None:
+        positive["latent-dim"] = args.latent_dim
+    if args.k is not None:
+        positive["k"] = args.k
+    for name, value in positive.items():
+        if value <= 0:
+            raise ValueError(f"--{name} must be a positive integer, got {value}.")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise ValueError(f"--lr must be > 0, got {args.lr}.")
+    if args.beta < 0 or not math.isfinite(args.beta):
+        raise ValueError(f"--beta must be ≥ 0, got {args.beta}.")
+    if args.huber_alpha is not None and not (args.huber_alpha > 0 and math.isfinite(args.huber_alpha)):
+        raise ValueError(f"--huber-alpha must be a number > 0, got {args.huber_alpha}.")
+    if args.hidden is not None:
+        try:
+            args.hidden = [int(h) for h in args.hidden.split(",")]
+        except ValueError:
+            raise ValueError(f"--hidden takes comma-separated integers like 200,200, got {args.hidden!r}.") from None
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out DIR, the folder of the run to continue.")
+
+
+def prepare_out_dir(args, parser):
+    """Create the output folder, or reload a run's config for --resume."""
+    if args.resume:
+        out = pathlib.Path(args.out)
+        config_path = out / "config.json"
+        if not config_path.exists():
+            raise ValueError(f"nothing to resume in {out}: no config.json there. Start a new run without --resume.")
+        saved = json.loads(config_path.read_text())["arguments"]
+        for name in RESUME_OVERRIDES:
+            if getattr(args, name) != parser.get_default(name):
+                saved[name] = getattr(args, name)
+        saved["resume"], saved["out"] = True, str(out)
+        return argparse.Namespace(**saved), out
+    if args.out is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        args.out = os.path.join("runs", f"{stamp}-{args.model}-{args.likelihood or 'default'}")
+    out = pathlib.Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out} exists and is not empty: pass --resume to continue that run, or a new --out.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot create {out}: {error.strerror}.") from None
+    return args, out
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args, parser)
+    except KeyboardInterrupt:
+        print("\ntrain.py: interrupted; continue with --resume --out " + str(args.out), file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for the user; a traceback helps nobody here
+        if os.environ.get("VAE_ZOO_DEBUG"):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"train.py: error: {message}", file=sys.stderr)
+        return 2
+
+
+def run(args, parser):
+    check_arguments(args)
+    args, out = prepare_out_dir(args, parser)
+    started = time.time()
+
+    import numpy as np
+    import keras
+
+    import zoo
+
+    data = zoo.datasets.load(args.data, key=args.npz_key, label_key=args.npz_labels,
+                             data_dir=args.data_dir, seed=args.seed)
+    if args.max_examples:
+        data = data.limited(args.max_examples)
+    likelihood = zoo.factory.make_likelihood(args.likelihood, data.levels, args.scale,
+                                             args.huber_alpha, args.student_df)
+    keras.utils.set_random_seed(args.seed)
+    vae_options = {"beta": args.beta, "kl": args.kl, "kl_warmup_steps": args.kl_warmup,
+                   "free_bits": args.free_bits, "seed": args.seed}
+    if args.k is not None:
+        vae_options["k"] = args.k
+    model = zoo.factory.make_model(args.model, data.shape, likelihood, data.levels, args.latent_dim,
+                                   args.hidden, data.num_classes, **vae_options)
+    conditional = isinstance(model, zoo.ConditionalVAE)
+    print(f"{data.summary()}\nmodel: {type(model).__name__}, latent {model.latent_dim}, "
+          f"likelihood {likelihood!r}, k={model.k}, backend {keras.backend.backend()}, "
+          f"{model.count_params():,} parameters\noutputs: {out}")
+
+    def inputs(split):
+        x = getattr(data, f"x_{split}")
+        return (x, getattr(data, f"y_{split}")) if conditional else x
+
+    write_config(out, args, data, model)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr))
+    timer = zoo.EpochTimer()
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.EarlyStopping(monitor="val_bits_per_dim", mode="min", patience=args.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        timer,
+    ]
+    if args.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
+    fit_inputs = (data.x_train, data.y_train) if conditional else (data.x_train,)
+    model.fit(*fit_inputs, epochs=args.epochs, batch_size=args.batch_size,
+              validation_data=(inputs("valid"),), callbacks=callbacks, verbose=args.verbose)
+    model.save(out / "model.keras")
+
+    print(f"evaluating: ELBO and importance-sampled log-likelihood with k={args.eval_samples} …")
+    metrics = evaluate(model, inputs, data, args)
+    metrics.update({
+        "wall_time_s": round(time.time() - started, 2),
+        "fit_time_s": round(timer.total, 2),
+        "epochs_run": len(timer.times),
+        "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
+        "backend": keras.backend.backend(),
+    })
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    pictures = save_pictures(model, data, conditional, out, np)
+
+    print(f"\nDone in {metrics['wall_time_s']:.0f} s. Outputs in {out}/: model.keras, config.json, "
+          f"history.csv, metrics.json, {', '.join(pictures)}")
+    print(f"test ELBO            {metrics['test_elbo']:.2f} nats  ({metrics['test_elbo_bits_per_dim']:.4f} bits/dim)")
+    print(f"test log-likelihood  {metrics['test_log_likelihood']:.2f} nats  ({metrics['test_bits_per_dim']:.4f} bits/dim, "
+          f"k={args.eval_samples})")
+    print(f"active units         {metrics['active_units']} of {model.latent_dim}")
+    return 0
+
+
+def evaluate(model, inputs, data, args):
+    import zoo
+
+    def elbo(split):
+        values = model.evaluate(inputs(split), batch_size=500, verbose=0, return_dict=True)
+        return values["elbo"]
+
+    log_px = zoo.log_likelihood(model, inputs("test"), num_samples=args.eval_samples)
+    bits = lambda nats: float(-nats / (model.num_dims * math.log(2)))  # noqa: E731
+    test_elbo = elbo("test")
+    count, _ = zoo.active_units(model, inputs("test"))
+    return {
+        "train_elbo": elbo("train"),
+        "val_elbo": elbo("valid"),
+        "test_elbo": test_elbo,
+        "test_elbo_bits_per_dim": bits(test_elbo),
+        "test_log_likelihood": float(log_px.mean()),
+        "test_bits_per_dim": bits(float(log_px.mean())),
+        "eval_samples": args.eval_samples,
+        "active_units": count,
+        "latent_dim": model.latent_dim,
+        "num_dims": model.num_dims,
+        "data_levels": data.levels,
+    }
+
+
+def write_config(out, args, data, model):
+    import keras
+
+    versions = {"python": platform.python_version(), "keras": keras.__version__}
+    for package in ("jax", "tensorflow", "torch", "numpy"):
+        try:
+            versions[package] = __import__(package).__version__
+        except ImportError:
+            pass
+    config = {
+        "arguments": {k: v for k, v in vars(args).items()},
+        "backend": keras.backend.backend(),
+        "versions": versions,
+        "data": {"summary": data.summary(), "note": data.note, "levels": data.levels},
+        "model": keras.saving.serialize_keras_object(model),
+        "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
+
+
+def save_pictures(model, data, conditional, out, np):
+    import keras
+
+    import zoo
+    from zoo import plots
+
+    to_numpy = keras.ops.convert_to_numpy
+    saved = []
+    if conditional:
+        classes = np.repeat(np.arange(data.num_classes), 10)
+        samples = to_numpy(model.sample(classes))
+        title = "Samples by class (one row per class)"
+    else:
+        samples = to_numpy(model.sample(100))
+        title = "Samples: E[x | z], z ~ N(0, I)"
+    if plots.save_samples(samples, model.data_shape, out / "samples.png", title):
+        saved.append("samples.png")
+    x = data.x_test[:30]
+    recon_inputs = (x, data.y_test[:30]) if conditional else x
+    recon = to_numpy(model.predict(recon_inputs, verbose=0))
+    if plots.save_reconstructions(x, recon, model.data_shape, out / "reconstructions.png"):
+        saved.append("reconstructions.png")
+    condition = model._split_inputs(None, np.zeros(1, "int64"))[1] if conditional else None
+    if model.latent_dim == 2:
+        z = plots.latent_grid(12)
+        cond = None if condition is None else keras.ops.repeat(condition, len(z), axis=0)
+        images = to_numpy(model.likelihood.mean(model.decode(z, cond)))
+        path = plots.save_samples(images, model.data_shape, out / "latent_map.png",
+                                  "Latent space: decoded grid of z", columns=12)
+        name = "latent_map.png"
+    else:
+        kl = zoo.kl_per_dim(model, recon_inputs)
+        dims = np.argsort(kl)[::-1][: min(8, model.latent_dim)]
+        z_center = np.zeros(model.latent_dim, "float32")
+        z = plots.traversal(z_center, dims)
+        cond = None if condition is None else keras.ops.repeat(condition, len(z), axis=0)
+        images = to_numpy(model.likelihood.mean(model.decode(z, cond)))
+        path = plots.save_samples(images, model.data_shape, out / "latent_traversal.png",
+                                  "Latent traversal: rows = the 8 most informative dims, −2.5 … 2.5",
+                                  columns=9)
+        name = "latent_traversal.png"
+    if path:
+        saved.append(name)
+    return saved
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,9 +8,11 @@
 """
 
 from zoo.heads import LikelihoodHead
-from zoo.vae import VAE, StopOnNaN
+from zoo.callbacks import EpochTimer, StopOnNaN
+from zoo.vae import VAE
 from zoo.mlp import MLPVAE
 from zoo.conv import ConvVAE
 from zoo.conditional import ConditionalVAE
 from zoo.evaluation import active_units, bits_per_dim, kl_per_dim, log_likelihood, posterior_means
 from zoo import presets
+from zoo import datasets, factory, plots

@@ -28,6 +28,7 @@ from keras import ops
 import losses
 from losses import DataError
 from losses.base import soft_clip
+from zoo.callbacks import StopOnNaN
 from zoo.heads import LikelihoodHead
 
 KL_ESTIMATORS = ("analytic", "monte_carlo")
@@ -337,17 +338,3 @@ class VAE(keras.Model):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         config["likelihood"] = losses.get(config["likelihood"])
         return cls(**config)
-
-
-class StopOnNaN(keras.callbacks.Callback):
-    """Stop training at the first non-finite loss, and say what usually causes it."""
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.model.stop_training = True
-            raise FloatingPointError(
-                f"The loss became {float(loss)} at batch {batch}; training stopped. Likely causes: "
-                f"a learning rate too high for this likelihood (try a 10× smaller one), data with "
-                f"NaN/inf or outside the likelihood's support, or a fixed σ far too small."
-            )

@@ -1,0 +1,78 @@
+"""A model saved on this backend loads on the other two with identical outputs (subprocesses)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import keras
+
+import losses
+import zoo
+from tests.helpers import BACKEND, to_numpy
+from tests.zoo.common import digit_labels, digits
+
+OTHER_BACKENDS = [b for b in ("tensorflow", "jax", "torch") if b != BACKEND]
+
+LOAD_AND_PREDICT = textwrap.dedent("""
+    import sys
+    import numpy as np, keras
+    import zoo  # registers the zoo's classes
+    for folder in sys.argv[1:]:
+        model = keras.saving.load_model(folder + "/model.keras")
+        data = np.load(folder + "/inputs.npz")
+        inputs = (data["x"], data["labels"]) if "labels" in data else data["x"]
+        prediction = keras.ops.convert_to_numpy(model.predict(inputs, verbose=0))
+        condition = model._split_inputs(None, data["z_labels"])[1] if "z_labels" in data else None
+        params = keras.ops.convert_to_numpy(model.decode(data["z"], condition))
+        np.savez(folder + "/" + keras.backend.backend() + ".npz", prediction=prediction, params=params)
+""")
+
+MODELS = {
+    "mlp_student_t": lambda: zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,),
+                                        likelihood=losses.StudentT(df="learned"), data_levels=17),
+    "conv_huber": lambda: zoo.ConvVAE(input_shape=(8, 8, 1), latent_dim=3, filters=(4, 8),
+                                      likelihood=losses.Huber(alpha=0.5, scale="learned"), data_levels=17),
+    "conditional_bernoulli": lambda: zoo.ConditionalVAE(num_classes=10, input_shape=(8, 8, 1),
+                                                        latent_dim=3, hidden=(16,)),
+}
+
+
+def save_with_outputs(name, folder):
+    """Train a model briefly, save it, and return its outputs on saved inputs."""
+    model = MODELS[name]()
+    conditional = isinstance(model, zoo.ConditionalVAE)
+    x = digits(16, binary=conditional)
+    labels = digit_labels(16)
+    model.compile(optimizer="adam")
+    model.fit(*((x, labels) if conditional else (x,)), epochs=1, verbose=0)
+    z = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    condition = model._split_inputs(None, labels[:4])[1] if conditional else None
+    folder.mkdir()
+    model.save(folder / "model.keras")
+    extra = {"labels": labels, "z_labels": labels[:4]} if conditional else {}
+    np.savez(folder / "inputs.npz", x=x, z=z, **extra)
+    return {
+        "prediction": to_numpy(model.predict((x, labels) if conditional else x, verbose=0)),
+        "params": to_numpy(model.decode(z, condition)),
+    }
+
+
+def test_saved_here_loads_elsewhere_with_identical_outputs(tmp_path):
+    expected = {name: save_with_outputs(name, tmp_path / name) for name in MODELS}
+    for backend in OTHER_BACKENDS:
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run(
+            [sys.executable, "-c", LOAD_AND_PREDICT, *(str(tmp_path / name) for name in MODELS)],
+            env=env, capture_output=True, text=True, timeout=600,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        )
+        assert result.returncode == 0, f"{backend}: {result.stderr[-3000:]}"
+        for name, outputs in expected.items():
+            loaded = np.load(tmp_path / name / f"{backend}.npz")
+            for key, value in outputs.items():
+                # Same weights, another backend's kernels: equal to float32 round-off.
+                np.testing.assert_allclose(loaded[key], value, rtol=1e-5, atol=1e-6,
+                                           err_msg=f"{name} {key}: saved on {BACKEND}, loaded on {backend}")

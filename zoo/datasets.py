@@ -1,0 +1,204 @@
+"""Datasets for the zoo: bundled digits (offline), binarized MNIST, keras.datasets, your .npz.
+
+Every loader returns a ``Dataset`` of float32 arrays in [0, 1] with a channel axis for
+images, split into train / validation / test, and says how many levels the data has
+(2 binary, 17 digits, 256 8-bit, None continuous), which decides dequantization.
+"""
+
+import dataclasses
+import os
+import pathlib
+
+import numpy as np
+
+
+class DataLoadError(ValueError):
+    """The data could not be loaded; the message says what to do."""
+
+
+@dataclasses.dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    x_valid: np.ndarray
+    x_test: np.ndarray
+    levels: int | None
+    y_train: np.ndarray | None = None
+    y_valid: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    note: str = ""
+
+    @property
+    def shape(self):
+        return self.x_train.shape[1:]
+
+    @property
+    def num_classes(self):
+        if self.y_train is None:
+            return None
+        return int(max(self.y_train.max(), self.y_valid.max(), self.y_test.max())) + 1
+
+    def limited(self, count):
+        """The same dataset with at most ``count`` examples per split."""
+        cut = {f"{a}_{split}": None if getattr(self, f"{a}_{split}") is None
+               else getattr(self, f"{a}_{split}")[:count]
+               for a in ("x", "y") for split in ("train", "valid", "test")}
+        return dataclasses.replace(self, **cut)
+
+    def summary(self):
+        levels = f"{self.levels} levels" if self.levels else "continuous"
+        return (f"{self.name}: {len(self.x_train)} train / {len(self.x_valid)} validation / "
+                f"{len(self.x_test)} test, shape {self.shape}, {levels}")
+
+
+NAMES = ("digits", "binarized-mnist", "mnist", "fashion-mnist")
+
+
+def default_data_dir():
+    """Where binarized MNIST is looked for: $VAE_ZOO_DATA, else ../shared/data beside the repo."""
+    if os.environ.get("VAE_ZOO_DATA"):
+        return pathlib.Path(os.environ["VAE_ZOO_DATA"])
+    return pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load(name, key="x", label_key=None, data_dir=None, validation_fraction=0.1, seed=0):
+    """Load a dataset by name (see ``NAMES``) or from a ``.npz`` path.
+
+    Args:
+        name: ``digits``, ``binarized-mnist``, ``mnist``, ``fashion-mnist`` or a path to .npz.
+        key, label_key: the arrays to read from a .npz (labels optional).
+        data_dir: folder with ``binarized_mnist_{train,valid}.npz`` (default: ``default_data_dir()``).
+        validation_fraction: share of the training data held out for validation.
+        seed: seed of the shuffle that makes the splits.
+    """
+    if name == "digits":
+        return _digits(validation_fraction, seed)
+    if name == "binarized-mnist":
+        return _binarized_mnist(pathlib.Path(data_dir) if data_dir else default_data_dir(),
+                                validation_fraction, seed)
+    if name in ("mnist", "fashion-mnist"):
+        return _keras_dataset(name, validation_fraction, seed)
+    if str(name).endswith(".npz") or os.path.exists(str(name)):
+        return _npz(pathlib.Path(name), key, label_key, validation_fraction, seed)
+    raise DataLoadError(f"Unknown dataset {name!r}: use one of {', '.join(NAMES)} or a path to a .npz file.")
+
+
+def _split(x, y, fractions, seed):
+    """Shuffle once, then cut off test and validation shares (fractions of the whole)."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    x = x[order]
+    y = None if y is None else y[order]
+    cuts = np.cumsum([int(round(f * len(x))) for f in fractions])
+    parts = np.split(np.arange(len(x)), cuts)
+    return [(x[p], None if y is None else y[p]) for p in parts]
+
+
+def _digits(validation_fraction, seed):
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images.astype("float32") / 16.0)[..., None]  # 17 levels k/16
+    (x_test, y_test), (x_valid, y_valid), (x_train, y_train) = _split(
+        x, bunch.target.astype("int64"), (0.2, validation_fraction * 0.8), seed)
+    return Dataset("digits", x_train, x_valid, x_test, 17, y_train, y_valid, y_test,
+                   note="scikit-learn's bundled 8×8 digits, 17 grey levels; random 20% test split")
+
+
+def _binarized_mnist(folder, validation_fraction, seed):
+    paths = [folder / f"binarized_mnist_{split}.npz" for split in ("train", "valid")]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise DataLoadError(
+            f"binarized MNIST not found at {', '.join(missing)}. Pass --data-dir (or set "
+            f"VAE_ZOO_DATA) to the folder with binarized_mnist_train.npz and _valid.npz."
+        )
+    train, test = (_read_npz(p, "x", None)[0] for p in paths)
+    train, test = (_images(a, p) for a, p in zip((train, test), paths))
+    (x_valid, _), (x_train, _) = _split(train, None, (validation_fraction,), seed)
+    return Dataset("binarized-mnist", x_train, x_valid, test, 2,
+                   note="static binarization (Larochelle & Murray); the test split is the "
+                        "official 10,000-image validation set, since no test file is shipped")
+
+
+def _keras_dataset(name, validation_fraction, seed):
+    import keras
+
+    module = keras.datasets.mnist if name == "mnist" else keras.datasets.fashion_mnist
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data()
+    except Exception as error:  # no network, proxy, corrupt cache: all end here
+        raise DataLoadError(
+            f"could not download {name} via keras.datasets ({type(error).__name__}: "
+            f"{str(error)[:120]}). It needs internet access once (cached in ~/.keras/datasets); "
+            f"offline, use --data digits, --data binarized-mnist or your own .npz."
+        ) from None
+    train = (x_train.astype("float32") / 255.0)[..., None]
+    test = (x_test.astype("float32") / 255.0)[..., None]
+    (x_valid, y_valid), (x_train, y_train) = _split(train, y_train.astype("int64"), (validation_fraction,), seed)
+    return Dataset(name, x_train, x_valid, test, 256, y_train, y_valid, y_test.astype("int64"),
+                   note="keras.datasets, 8-bit grey levels scaled to [0, 1]")
+
+
+def _read_npz(path, key, label_key):
+    if not path.exists():
+        raise DataLoadError(f"data file {path} does not exist.")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as error:
+        raise DataLoadError(f"could not read {path} as .npz ({error}).") from None
+    if key not in archive.files:
+        raise DataLoadError(f"{path} has no array {key!r}; it has {archive.files}. "
+                            f"Choose one with --npz-key.")
+    labels = None
+    if label_key is not None:
+        if label_key not in archive.files:
+            raise DataLoadError(f"{path} has no labels {label_key!r}; it has {archive.files}.")
+        labels = np.asarray(archive[label_key]).astype("int64").reshape(-1)
+    return np.asarray(archive[key]), labels
+
+
+def _images(x, source):
+    """float32 in [0, 1], with a channel axis for (N, H, W) images."""
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise DataLoadError(f"{source}: need an array of examples (N, ...), got shape {x.shape}.")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim > 4:
+        raise DataLoadError(f"{source}: examples must be vectors (N, D) or images (N, H, W[, C]), "
+                            f"got shape {x.shape}.")
+    x = x.astype("float32")
+    if not np.isfinite(x).all():
+        raise DataLoadError(f"{source}: {int((~np.isfinite(x)).sum())} NaN/inf values; clean the data first.")
+    if x.min() < 0:
+        raise DataLoadError(f"{source}: values must be ≥ 0 (got min {x.min():g}); rescale to [0, 1].")
+    if x.max() > 1:
+        if x.max() <= 255 and np.all(x == np.round(x)):
+            x = x / 255.0  # 8-bit pixels
+        else:
+            raise DataLoadError(f"{source}: values must lie in [0, 1] or be 8-bit integers "
+                                f"(got max {x.max():g}); rescale the data.")
+    return x
+
+
+def _guess_levels(x):
+    """2 for binary data, L for data on a grid k/(L−1) with L ≤ 256, else None (continuous)."""
+    for levels in (2, 17, 256):
+        scaled = x * (levels - 1)
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-4):
+            return levels
+    return None
+
+
+def _npz(path, key, label_key, validation_fraction, seed):
+    raw, labels = _read_npz(path, key, label_key)
+    if labels is not None and len(labels) != len(raw):
+        raise DataLoadError(f"{path}: {len(labels)} labels for {len(raw)} examples.")
+    x = _images(raw, path)
+    levels = 256 if raw.dtype == np.uint8 and raw.max() > 1 else _guess_levels(x)
+    (x_test, y_test), (x_valid, y_valid), (x_train, y_train) = _split(
+        x, labels, (0.1, validation_fraction * 0.9), seed)
+    if min(len(x_train), len(x_valid), len(x_test)) == 0:
+        raise DataLoadError(f"{path}: {len(x)} examples are too few to split into "
+                            f"train/validation/test; need at least 20.")
+    return Dataset(path.stem, x_train, x_valid, x_test, levels, y_train, y_valid, y_test,
+                   note=f"{path}, key {key!r}; random 10% test split")

@@ -1,0 +1,87 @@
+"""PNG grids of samples, reconstructions and latent spaces (matplotlib, no display needed)."""
+
+import math
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def as_images(x, data_shape):
+    """(N, H, W) or (N, H, W, 3) arrays for display; flat square data is reshaped."""
+    x = np.asarray(x, dtype="float32").reshape((-1,) + tuple(data_shape))
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        if side * side != x.shape[1]:
+            return None
+        x = x.reshape(-1, side, side)
+    if x.ndim == 4:
+        x = x[..., 0] if x.shape[-1] == 1 else x[..., :3]
+    return np.clip(x, 0.0, 1.0)
+
+
+def image_grid(images, path, columns, title=None, row_labels=None):
+    """Save images (N, H, W[, 3]) as a grid PNG; returns the path."""
+    plt = _pyplot()
+    rows = math.ceil(len(images) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8 + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if i < len(images):
+            ax.imshow(images[i], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        if row_labels and i % columns == 0:
+            ax.set_ylabel(row_labels[i // columns], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def save_samples(images, data_shape, path, title="Samples: E[x | z], z ~ N(0, I)", columns=10):
+    images = as_images(images, data_shape)
+    return None if images is None else image_grid(images, path, columns, title)
+
+
+def save_reconstructions(x, reconstructions, data_shape, path, columns=10):
+    """Pairs of rows: inputs above their reconstructions."""
+    x, r = as_images(x, data_shape), as_images(reconstructions, data_shape)
+    if x is None:
+        return None
+    rows = []
+    for start in range(0, len(x), columns):
+        rows += [x[start:start + columns], r[start:start + columns]]
+    labels = ["input", "recon."] * (len(rows) // 2)
+    return image_grid(np.concatenate(rows), path, columns, "Inputs (odd rows) and reconstructions",
+                      labels)
+
+
+def latent_grid(size=12):
+    """z on a size×size grid of standard-normal quantiles (a 2-D latent map)."""
+    from scipy.stats import norm
+
+    q = norm.ppf(np.linspace(0.04, 0.96, size))
+    return np.array([[a, b] for b in q[::-1] for a in q], dtype="float32")
+
+
+def traversal(z_center, dims, steps=9, span=2.5):
+    """Rows of z: dimension d of z_center swept over [−span, span], one row per d."""
+    values = np.linspace(-span, span, steps)
+    rows = []
+    for d in dims:
+        z = np.repeat(z_center[None], steps, axis=0)
+        z[:, d] = values
+        rows.append(z)
+    return np.concatenate(rows).astype("float32")
