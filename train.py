@@ -178,7 +178,8 @@ def run(args, parser):
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     timer = zoo.EpochTimer()
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        # Two checkpoints: a kill while one is being written leaves the other intact.
+        keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True),
         keras.callbacks.EarlyStopping(monitor="val_bits_per_dim", mode="min", patience=args.patience,
                                       restore_best_weights=True),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),

@@ -1,0 +1,147 @@
+"""train.py end to end, in subprocesses on the current backend, with tiny budgets."""
+
+import csv
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import keras
+
+import zoo
+from tests.helpers import BACKEND
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+QUICK = ["--epochs", "2", "--eval-samples", "20", "--max-examples", "300", "--verbose", "0",
+         "--latent-dim", "4", "--hidden", "32"]
+
+
+def train(*arguments, timeout=600):
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *arguments], env=env,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def binary_digits(tmp_path_factory):
+    """Binarized scikit-learn digits as a .npz (offline stand-in for binarized MNIST)."""
+    from sklearn.datasets import load_digits
+
+    path = tmp_path_factory.mktemp("data") / "binary_digits.npz"
+    np.savez(path, images=(load_digits().images > 8).astype("uint8"))
+    return path
+
+
+@pytest.mark.parametrize("likelihood,extra", [
+    ("bernoulli", []),
+    ("gaussian", []),
+    ("huber", ["--huber-alpha", "0.5"]),
+    ("continuous_bernoulli", []),
+])
+def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
+    data = ["--data", str(binary_digits), "--npz-key", "images"] if likelihood == "bernoulli" else []
+    out = tmp_path / "run"
+    result = train(*QUICK, *data, "--likelihood", likelihood, *extra, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test log-likelihood" in result.stdout
+    for name in ("model.keras", "config.json", "history.csv", "metrics.json", "samples.png",
+                 "reconstructions.png", "latent_traversal.png"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_elbo", "test_log_likelihood", "test_bits_per_dim", "examples_per_s",
+                "wall_time_s", "backend", "train_elbo", "val_elbo", "active_units"):
+        assert key in metrics, key
+    assert metrics["backend"] == BACKEND
+    assert metrics["test_log_likelihood"] < 0 and metrics["test_bits_per_dim"] > 0
+    assert metrics["test_log_likelihood"] >= metrics["test_elbo"] - 2.0
+    config = json.loads((out / "config.json").read_text())
+    assert config["arguments"]["likelihood"] == likelihood and config["backend"] == BACKEND
+    assert len(list(csv.DictReader((out / "history.csv").open()))) == 2
+
+    # The saved model reproduces the logged test ELBO (a stochastic estimate) within noise.
+    model = keras.saving.load_model(out / "model.keras")
+    dataset = zoo.datasets.load(str(binary_digits) if data else "digits", key="images" if data else "x",
+                                seed=0).limited(300)
+    elbos = [model.evaluate(dataset.x_test, batch_size=500, verbose=0, return_dict=True)["elbo"]
+             for _ in range(5)]
+    assert abs(np.mean(elbos) - metrics["test_elbo"]) < 0.03 * abs(metrics["test_elbo"]) + 1.0
+
+
+def test_a_2d_latent_gets_a_latent_map(tmp_path):
+    out = tmp_path / "run"
+    result = train(*QUICK[:-4], "--latent-dim", "2", "--model", "conv", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "latent_map.png").exists()
+
+
+def test_resume_after_a_kill_keeps_finished_epochs(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *QUICK, "--epochs", "400", "--patience", "400",
+         "--out", str(out)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metadata = out / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if metadata.exists():
+            try:
+                if json.loads(metadata.read_text())["epoch"] >= 3:
+                    break
+            except (ValueError, KeyError):
+                pass  # being written
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = len(list(csv.DictReader((out / "history.csv").open())))
+    assert finished >= 3
+
+    result = train("--resume", "--out", str(out), "--epochs", str(finished + 2))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    epochs = [int(r["epoch"]) for r in rows]
+    assert epochs[:finished] == list(range(finished))          # nothing lost
+    assert epochs[-1] == finished + 1 and len(rows) <= finished + 3  # continued, not restarted
+    assert (out / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (["--likelihood", "mse"], "unknown likelihood 'mse'"),
+    (["--likelihood", "huber", "--huber-alpha", "0"], "--huber-alpha must be a number > 0"),
+    (["--likelihood", "huber", "--huber-alpha", "-1"], "--huber-alpha must be a number > 0"),
+    (["--data", "/nonexistent/data.npz"], "does not exist"),
+    (["--data", "{npz}", "--npz-key", "pixels"], "has no array 'pixels'"),
+    (["--data", "{odd}"], "examples must be vectors"),
+    (["--likelihood", "bernoulli"], "continuous_bernoulli"),
+    (["--huber-alpha", "1.0", "--likelihood", "gaussian"], "applies to the huber likelihood"),
+    (["--resume"], "nothing to resume"),
+    (["--model", "vq_vae"], "unknown model"),
+])
+def test_bad_arguments_exit_with_one_line(arguments, message, binary_digits, tmp_path):
+    odd = tmp_path / "odd.npz"
+    np.savez(odd, x=np.zeros((30, 2, 3, 4, 5), "float32"))
+    arguments = [a.format(npz=binary_digits, odd=odd) for a in arguments]
+    result = train(*QUICK, *arguments, "--out", str(tmp_path / "run"))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr
+    # TensorFlow may log its start-up lines to stderr too; ours is one line.
+    ours = [line for line in result.stderr.splitlines() if line.startswith("train.py:")]
+    assert len(ours) == 1 and ours[0].startswith("train.py: error: "), result.stderr
+
+
+def test_existing_out_dir_is_not_overwritten(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    result = train(*QUICK, "--out", str(tmp_path))
+    assert result.returncode == 2 and "--resume" in result.stderr
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_help():
+    result = train("--help")
+    assert result.returncode == 0 and "--huber-alpha" in result.stdout and "KERAS_BACKEND" in result.stdout
