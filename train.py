@@ -21,6 +21,9 @@ import platform
 import sys
 import time
 
+PRESETS = ("iwae_mnist", "iwae_mnist_k5", "iwae_mnist_k50", "iwae_mnist_2layer",
+           "kingma_welling_mnist", "tf_cvae_tutorial", "keras_guide")  # zoo.presets.names()
+
 # Overridable after resume; every other option comes from the saved config.json.
 RESUME_OVERRIDES = ("epochs", "eval_samples", "patience", "tensorboard", "verbose")
 
@@ -42,7 +45,7 @@ def build_parser():
     data.add_argument("--data-dir", default=None,
                       help="folder with binarized_mnist_{train,valid}.npz (default: $VAE_ZOO_DATA or ../shared/data)")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="mlp", help="mlp | conv | conditional | a preset (see zoo.presets.names())")
+    model.add_argument("--model", default="mlp", help="mlp | conv | conditional | two_layer | a preset: " + ", ".join(PRESETS))
     model.add_argument("--likelihood", default=None,
                        help="bernoulli | continuous_bernoulli | gaussian | sigma_vae | laplace | logistic | "
                             "student_t | huber | discretized_logistic (default: bernoulli for binary data, "

@@ -1,0 +1,115 @@
+#!/usr/bin/env python
+"""Search likelihood, latent size and Huber α with KerasTuner, ranked on validation bits/dim.
+
+    python tune.py                                         # random search on bundled digits
+    python tune.py --tuner bayesian --max-trials 20 --epochs 30 --out search
+    python tune.py --likelihoods huber,gaussian --huber-alpha 0.3,3    # narrow the space
+    python tune.py --out search                            # run again: resumes, keeps finished trials
+
+Distributed (KerasTuner's chief oracle + workers, over gRPC):
+    python tune.py --distributed chief  --out shared/search --oracle-ip 10.0.0.1
+    python tune.py --distributed worker --out shared/search --oracle-ip 10.0.0.1 --worker-id 1
+"""
+
+import argparse
+import math
+import os
+import sys
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tune.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     epilog="Pick the backend with KERAS_BACKEND=tensorflow|jax|torch.")
+    parser.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
+    parser.add_argument("--max-trials", type=int, default=12, help="trials in all (random, bayesian)")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs per trial (hyperband: the most)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--data", default="digits", help="as in train.py: digits | binarized-mnist | mnist | fashion-mnist | PATH.npz")
+    parser.add_argument("--npz-key", default="x")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--max-examples", type=int, default=None, help="cap each split (quick searches)")
+    parser.add_argument("--model", default="mlp", choices=("mlp", "conv", "two_layer"))
+    parser.add_argument("--likelihoods", default=None, help="comma-separated names to search (default: all that apply)")
+    parser.add_argument("--latent-dims", default="2,4,8,16,32", help="comma-separated latent sizes")
+    parser.add_argument("--huber-alpha", default="0.1,10", help="low,high of α (log scale); one value fixes it")
+    parser.add_argument("--learning-rate", default="3e-4,1e-2", help="low,high (log scale)")
+    parser.add_argument("--out", default="tuning_run", help="project and results folder; an existing search there resumes")
+    parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    parser.add_argument("--distributed", choices=("chief", "worker"), default=None,
+                        help="run as KerasTuner's chief oracle or as a worker (see README)")
+    parser.add_argument("--worker-id", type=int, default=0)
+    parser.add_argument("--oracle-ip", default="127.0.0.1")
+    parser.add_argument("--oracle-port", type=int, default=8000)
+    return parser
+
+
+def _numbers(option, text, kind):
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{option} takes comma-separated numbers, got {text!r}.") from None
+    if not values:
+        raise ValueError(f"{option} is empty; give at least one value.")
+    return values
+
+
+def _range(option, text):
+    values = _numbers(option, text, float)
+    if len(values) > 2:
+        raise ValueError(f"{option} takes low,high or one value, got {text!r}.")
+    low, high = values[0], values[-1]
+    if not (low > 0 and high > 0 and math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{option} must be > 0, got {text!r}.")
+    return low, high
+
+
+def space_from(args):
+    space = {"latent_dims": _numbers("--latent-dims", args.latent_dims, int),
+             "huber_alpha": _range("--huber-alpha", args.huber_alpha),
+             "learning_rate": _range("--learning-rate", args.learning_rate)}
+    if args.likelihoods is not None:
+        space["likelihoods"] = [n.strip().replace("-", "_") for n in args.likelihoods.split(",") if n.strip()]
+        if not space["likelihoods"]:
+            raise ValueError("--likelihoods is empty; give at least one name.")
+    return space
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        space = space_from(args)
+        import tuning
+
+        tuning.configure_distribution(args.distributed, args.worker_id, args.oracle_ip, args.oracle_port)
+        result = tuning.search(data=args.data, tuner=args.tuner, max_trials=args.max_trials,
+                               epochs=args.epochs, batch_size=args.batch_size, out=args.out,
+                               overwrite=args.overwrite, seed=args.seed, data_dir=args.data_dir,
+                               npz_key=args.npz_key, max_examples=args.max_examples,
+                               verbose=args.verbose, model=args.model, **space)
+    except KeyboardInterrupt:
+        print(f"\ntune.py: interrupted; run the same command again to resume the search in {args.out}.",
+              file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("VAE_ZOO_DEBUG"):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"tune.py: error: {message}", file=sys.stderr)
+        return 2
+    if result.get("role") == "worker":
+        print("tune.py: worker finished its trials; the chief writes the results.")
+        return 0
+    rows = result["rows"]
+    print(f"\n{len(rows)} trials; results in {args.out}/: results.csv, results.md, best_model.keras, objective.png")
+    for row in rows[:5]:
+        alpha = f", α={row['huber_alpha']:.3g}" if row["huber_alpha"] != "" else ""
+        score = f"{row['val_bits_per_dim']:.4f}" if row["val_bits_per_dim"] != "" else "—"
+        print(f"  {score} bits/dim  {row['likelihood']}{alpha}, latent {row['latent_dim']}  ({row['status']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

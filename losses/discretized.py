@@ -16,6 +16,7 @@ from keras import ops
 
 from losses.base import DataError, check_unit_interval
 from losses.location_scale import LocationScale
+from losses.logistic import standard_logistic_sample
 
 
 def discretized_logistic_log_prob(x, loc, log_scale, levels):
@@ -81,8 +82,7 @@ class DiscretizedLogistic(LocationScale):
         return k / (self.levels - 1)
 
     def standard_sample(self, shape, params, seed):
-        u = keras.random.uniform(shape, minval=1e-7, maxval=1.0 - 1e-7, seed=seed, dtype=self.dtype)
-        return ops.log(u) - ops.log1p(-u)
+        return standard_logistic_sample(shape, seed, self.dtype)
 
     def check_data(self, x):
         super().check_data(x)

@@ -15,6 +15,12 @@ def logistic_log_prob(x, loc, log_scale):
     return -z - 2.0 * ops.softplus(-z) - log_scale
 
 
+def standard_logistic_sample(shape, seed, dtype):
+    """Draws of the standard logistic by inverse CDF: log u − log(1 − u), u ~ U(0, 1)."""
+    u = keras.random.uniform(shape, minval=1e-7, maxval=1.0 - 1e-7, seed=seed, dtype=dtype)
+    return ops.log(u) - ops.log1p(-u)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class Logistic(LocationScale):
     """Logistic p(x | μ, s); s fixed, learned or shared (see Gaussian)."""
@@ -25,5 +31,4 @@ class Logistic(LocationScale):
         return logistic_log_prob(x, loc, log_scale)
 
     def standard_sample(self, shape, params, seed):
-        u = keras.random.uniform(shape, minval=1e-7, maxval=1.0 - 1e-7, seed=seed, dtype=self.dtype)
-        return ops.log(u) - ops.log1p(-u)
+        return standard_logistic_sample(shape, seed, self.dtype)

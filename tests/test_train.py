@@ -145,3 +145,10 @@ def test_existing_out_dir_is_not_overwritten(tmp_path):
 def test_help():
     result = train("--help")
     assert result.returncode == 0 and "--huber-alpha" in result.stdout and "KERAS_BACKEND" in result.stdout
+
+
+def test_help_lists_every_preset():
+    sys.path.insert(0, str(ROOT))
+    import train
+
+    assert set(train.PRESETS) == set(zoo.presets.names())

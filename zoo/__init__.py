@@ -13,6 +13,7 @@ from zoo.vae import VAE
 from zoo.mlp import MLPVAE
 from zoo.conv import ConvVAE
 from zoo.conditional import ConditionalVAE
+from zoo.two_layer import TwoLayerVAE
 from zoo.evaluation import active_units, bits_per_dim, kl_per_dim, log_likelihood, posterior_means
 from zoo import presets
 from zoo import datasets, factory, plots

@@ -5,8 +5,9 @@ from zoo import presets
 from zoo.conditional import ConditionalVAE
 from zoo.conv import ConvVAE
 from zoo.mlp import MLPVAE
+from zoo.two_layer import TwoLayerVAE
 
-MODELS = ("mlp", "conv", "conditional")
+MODELS = ("mlp", "conv", "conditional", "two_layer")
 LOCATION_SCALE = ("gaussian", "laplace", "logistic", "student_t", "huber", "discretized_logistic")
 
 
@@ -46,7 +47,7 @@ def make_likelihood(name, levels, scale=None, huber_alpha=None, student_df=None)
 
 def make_model(kind, input_shape, likelihood, levels, latent_dim=None, hidden=None,
                num_classes=None, **vae_options):
-    """A zoo model: ``mlp``, ``conv``, ``conditional`` or a preset name, for this data shape."""
+    """A zoo model: ``mlp``, ``conv``, ``conditional``, ``two_layer`` or a preset, for this data shape."""
     options = dict(vae_options, likelihood=likelihood, data_levels=levels,
                    input_shape=tuple(input_shape))
     if latent_dim is not None:
@@ -67,4 +68,7 @@ def make_model(kind, input_shape, likelihood, levels, latent_dim=None, hidden=No
         if not num_classes:
             raise ValueError("--model conditional needs labels; this dataset has none.")
         return ConditionalVAE(num_classes=num_classes, **options)
+    if kind == "two_layer":
+        options.pop("kl", None)  # always Monte Carlo
+        return TwoLayerVAE(**options)
     return MLPVAE(**options)

@@ -113,7 +113,7 @@ class VAE(keras.Model):
 
         self.encoder = encoder
         self.decoder = decoder
-        self.posterior = keras.layers.Dense(2 * self.latent_dim, name="posterior")
+        self.posterior = keras.layers.Dense(2 * self.posterior_dim, name="posterior")
         self.head = LikelihoodHead(self.likelihood, self.data_shape, name="likelihood_head")
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Counts training steps for the KL warm-up; saved with the model, so a resumed run
@@ -153,6 +153,11 @@ class VAE(keras.Model):
 
     #: Width of the condition vector concatenated to encoder features and to z (0: none).
     condition_dim = 0
+
+    @property
+    def posterior_dim(self):
+        """Size of the latent layer the encoder's posterior head describes."""
+        return self.latent_dim
 
     def _with_condition(self, tensor, condition):
         return tensor if condition is None else ops.concatenate([tensor, condition], axis=-1)

@@ -1,0 +1,131 @@
+"""Searches end to end, with tiny budgets: results, conditional α, comparability, resume,
+best model, and a distributed search (chief + two workers on 127.0.0.1)."""
+
+import csv
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import keras
+
+import tuning
+from tests.helpers import BACKEND
+from tests.zoo import test_comparability as known
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TINY = {"epochs": 2, "max_examples": 200, "verbose": 0, "latent_dims": [2, 4],
+        "hidden_units": [16], "hidden_layers": (1, 1)}
+
+
+def read_rows(out):
+    return list(csv.DictReader((pathlib.Path(out) / "results.csv").open()))
+
+
+@pytest.mark.parametrize("tuner", ["random", "bayesian"])
+def test_small_search_end_to_end(tuner, tmp_path):
+    result = tuning.search(tuner=tuner, max_trials=3, out=tmp_path / "s",
+                           likelihoods=["huber", "gaussian", "discretized_logistic"], **TINY)
+    rows = read_rows(tmp_path / "s")
+    assert len(rows) == 3 and all(r["status"] == "COMPLETED" for r in rows)
+    for row in rows:
+        assert np.isfinite(float(row["val_bits_per_dim"])) and float(row["wall_time_s"]) > 0
+        assert (row["huber_alpha"] != "") == (row["likelihood"] == "huber")
+    scores = [float(r["val_bits_per_dim"]) for r in rows]
+    assert scores == sorted(scores)
+    for name in ("results.md", "objective.png", "best_model.keras"):
+        assert (tmp_path / "s" / name).stat().st_size > 0
+    best = keras.saving.load_model(tmp_path / "s" / "best_model.keras")
+    assert best.likelihood.name == rows[0]["likelihood"]
+    assert result["tuner"].get_best_models(1)[0].count_params() == best.count_params()
+
+
+def test_objective_is_comparable_and_above_the_entropy(tmp_path):
+    rng = np.random.default_rng(0)
+    x, _ = known.sample(1500, rng)
+    np.savez(tmp_path / "known.npz", x=x)
+    names = ["discretized_logistic", "gaussian", "huber", "laplace", "logistic", "continuous_bernoulli"]
+    result = tuning.search(data=str(tmp_path / "known.npz"), max_trials=len(names) * 2,
+                           epochs=4, out=tmp_path / "s", verbose=0, likelihoods=names,
+                           latent_dims=[2], hidden_units=[16], hidden_layers=(1, 1),
+                           learning_rate=(1e-2, 1e-2))
+    valid = result["dataset"].x_valid
+    k = np.round(valid * (known.LEVELS - 1)).astype(int)
+    true_bits = float(-np.log2(known.PMF[k]).sum(1).mean() / known.DIMS)
+    rows = read_rows(tmp_path / "s")
+    assert len({r["likelihood"] for r in rows}) >= 3
+    for row in rows:
+        # A bound on the discrete data's code length, whatever the likelihood (small
+        # slack: the validation bound is a stochastic estimate on 144 examples).
+        assert float(row["val_bits_per_dim"]) >= true_bits - 0.05, row
+
+
+def test_a_killed_search_resumes_and_keeps_finished_trials(tmp_path):
+    out = tmp_path / "s"
+    command = [sys.executable, str(ROOT / "tune.py"), "--max-trials", "6", "--epochs", "40",
+               "--max-examples", "200", "--latent-dims", "2", "--likelihoods", "huber,gaussian",
+               "--out", str(out), "--verbose", "0"]
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 400
+    done = []
+    while time.time() < deadline and process.poll() is None and not done:
+        done = [p for p in out.glob("project/trial_*/trial.json")
+                if json.loads(p.read_text() or "{}").get("status") == "COMPLETED"] \
+            if out.exists() else []
+        time.sleep(0.2)
+    assert process.poll() is None, "the search ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = {p.parent.name: json.loads(p.read_text())["score"] for p in done}
+
+    short = command[:]
+    short[short.index("--epochs") + 1] = "2"
+    result = subprocess.run(short, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {f"trial_{r['trial']}": r for r in read_rows(out)}
+    assert len(rows) == 6 and all(r["status"] == "COMPLETED" for r in rows.values())
+    for trial, score in finished.items():  # kept, not re-run
+        assert float(rows[trial]["val_bits_per_dim"]) == pytest.approx(score)
+        assert rows[trial]["epochs"] != "2" or score is None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
+    out = tmp_path / "s"
+    port = str(free_port())
+    base = [sys.executable, str(ROOT / "tune.py"), "--max-trials", "4", "--epochs", "2",
+            "--max-examples", "200", "--latent-dims", "2,4", "--out", str(out), "--verbose", "0",
+            "--oracle-port", port]
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    chief = subprocess.Popen(base + ["--distributed", "chief"], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    workers = [subprocess.Popen(base + ["--distributed", "worker", "--worker-id", str(i)], env=env,
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in (1, 2)]
+    try:
+        outputs = [p.communicate(timeout=600) for p in workers + [chief]]
+    finally:
+        for p in workers + [chief]:
+            if p.poll() is None:
+                p.kill()
+    for process, (stdout, stderr) in zip(workers + [chief], outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    rows = read_rows(out)
+    assert len(rows) == 4 and len({r["trial"] for r in rows}) == 4
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    ran_by = {json.loads(p.read_text()).get("trial_id") for p in out.glob("project/trial_*/trial.json")}
+    assert len(ran_by) == 4

@@ -1,0 +1,112 @@
+"""Two stochastic layers (Burda et al. 2016, Table 3): x ↔ h1 ↔ h2, for the VAE and IWAE bounds.
+
+Generative model:  h2 ~ N(0, I),  h1 ~ p(h1 | h2) = N(μ(h2), σ²(h2)),  x ~ p(x | h1).
+Recognition:       h1 ~ q(h1 | x),  h2 ~ q(h2 | h1).
+Importance weight: log w = log p(x|h1) + log p(h1|h2) + log p(h2) − log q(h1|x) − log q(h2|h1),
+so ``log_weight_terms`` returns log p(x|h1) and log q(h1, h2|x) − log p(h1, h2); the base
+VAE's objective (ELBO for k = 1, IWAE bound for k > 1) and ``zoo.log_likelihood`` use them
+unchanged. The KL has no closed form here, so the estimator is always Monte Carlo.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+import losses
+from losses.base import soft_clip
+from zoo.mlp import MLPVAE, mlp
+from zoo.vae import MAX_LOG_VAR, MIN_LOG_VAR
+
+
+def _gaussian(dense, features):
+    mean, log_var = ops.split(dense(features), 2, axis=-1)
+    return mean, soft_clip(log_var, MIN_LOG_VAR, MAX_LOG_VAR)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TwoLayerVAE(MLPVAE):
+    """A VAE/IWAE with two stochastic layers; the IWAE paper's is 784-(200-200)-100-(100-100)-50.
+
+    Args:
+        input_shape: shape of one example.
+        latent_dim: size of the top layer h2 (50 in the paper).
+        hidden_dim: size of the middle layer h1 (100).
+        hidden: deterministic widths between x and h1 (200, 200).
+        hidden2: deterministic widths between h1 and h2 (100, 100).
+        activation, likelihood, k, …: as in ``MLPVAE`` / ``VAE`` (``kl`` is always Monte Carlo).
+    """
+
+    def __init__(self, input_shape=(28, 28, 1), latent_dim=50, hidden_dim=100,
+                 hidden=(200, 200), hidden2=(100, 100), activation="tanh",
+                 likelihood="bernoulli", **kwargs):
+        if kwargs.pop("kl", "monte_carlo") != "monte_carlo":
+            raise ValueError("TwoLayerVAE: the KL of two stochastic layers has no closed form; "
+                             "it always uses kl='monte_carlo'.")
+        if not isinstance(hidden_dim, int) or hidden_dim <= 0:
+            raise ValueError(f"TwoLayerVAE: `hidden_dim` must be a positive integer, got {hidden_dim!r}.")
+        self.hidden_dim = hidden_dim
+        self.hidden2 = tuple(int(h) for h in hidden2)
+        super().__init__(input_shape=input_shape, latent_dim=latent_dim, hidden=hidden,
+                         activation=activation, likelihood=likelihood, kl="monte_carlo", **kwargs)
+
+    @property
+    def posterior_dim(self):
+        return self.hidden_dim
+
+    def build(self, input_shape=None):
+        # The layers between h1 and h2 (the base VAE made the rest in __init__).
+        self.encoder2 = mlp(self.hidden2, self.activation, "encoder2")
+        self.posterior2 = keras.layers.Dense(2 * self.latent_dim, name="posterior2")
+        self.decoder2 = mlp(self.hidden2[::-1], self.activation, "decoder2")
+        self.prior1 = keras.layers.Dense(2 * self.hidden_dim, name="prior1")
+        features = self.encoder(keras.KerasTensor((None,) + self.data_shape))
+        self.posterior.build((None, math.prod(features.shape[1:])))
+        self.posterior2.build(self.encoder2(keras.KerasTensor((None, self.hidden_dim))).shape)
+        self.prior1.build(self.decoder2(keras.KerasTensor((None, self.latent_dim))).shape)
+        self.head.build(self.decoder(keras.KerasTensor((None, self.hidden_dim))).shape)
+        self.built = True
+
+    def encode_h1(self, x):
+        """q(h1 | x): (mean, log_var), each (batch, hidden_dim)."""
+        features = self.encoder(x)
+        return _gaussian(self.posterior, ops.reshape(features, (ops.shape(features)[0], -1)))
+
+    def encode(self, x, condition=None):
+        """q(h2 | h1 = E[h1 | x]): the top layer's (z_mean, z_log_var)."""
+        h1_mean, _ = self.encode_h1(x)
+        return _gaussian(self.posterior2, self.encoder2(h1_mean))
+
+    def prior_h1(self, h2):
+        """p(h1 | h2): (mean, log_var)."""
+        return _gaussian(self.prior1, self.decoder2(h2))
+
+    def decode_h1(self, h1):
+        return self.head(self.decoder(h1))
+
+    def decode(self, z, condition=None):
+        """p(x | h1 = E[h1 | h2 = z]): likelihood params for a top-layer z."""
+        return self.decode_h1(self.prior_h1(z)[0])
+
+    def reconstruct(self, x, condition=None):
+        return self.likelihood.mean(self.decode_h1(self.encode_h1(x)[0]))
+
+    def log_weight_terms(self, x, k, condition=None):
+        h1_mean, h1_log_var = self.encode_h1(x)
+        h1, h1_mean, h1_log_var = self._posterior_sample(h1_mean, h1_log_var, k)
+        h2_mean, h2_log_var = _gaussian(self.posterior2, self.encoder2(h1))
+        h2, _, _ = self._posterior_sample(h2_mean, h2_log_var, 1)
+        prior_mean, prior_log_var = self.prior_h1(h2)
+        target, offset = self._target(ops.tile(x, (k,) + (1,) * (len(x.shape) - 1)))
+        log_px = self.likelihood.log_prob(target, self.decode_h1(h1)) - offset
+        log_q = (losses.diagonal_gaussian_log_prob(h1, h1_mean, h1_log_var)
+                 + losses.diagonal_gaussian_log_prob(h2, h2_mean, h2_log_var))
+        log_p = (losses.diagonal_gaussian_log_prob(h1, prior_mean, prior_log_var)
+                 + losses.standard_normal_log_prob(h2))
+        return (ops.reshape(log_px, (k, -1)), ops.reshape(log_q - log_p, (k, -1)),
+                h2_mean, h2_log_var)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("kl")
+        return {**config, "hidden_dim": self.hidden_dim, "hidden2": list(self.hidden2)}
