@@ -71,6 +71,8 @@ def build_parser():
     fit.add_argument("--out", default=None, help="output folder (default runs/<time>-<model>-<likelihood>)")
     fit.add_argument("--resume", action="store_true", help="continue the run in --out after a kill")
     fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to --out/tensorboard")
+    fit.add_argument("--data-parallel", action="store_true",
+                     help="split each batch over all local devices (keras.distribution, JAX backend)")
     fit.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output")
     return parser
 
@@ -162,6 +164,12 @@ def run(args, parser):
     likelihood = zoo.factory.make_likelihood(args.likelihood, data.levels, args.scale,
                                              args.huber_alpha, args.student_df)
     keras.utils.set_random_seed(args.seed)
+    if getattr(args, "data_parallel", False):
+        from zoo.distribution import check_batch_size, data_parallel
+
+        devices = data_parallel()
+        check_batch_size(args.batch_size, devices)
+        print(f"data parallel over {devices} devices: {keras.distribution.list_devices()}")
     vae_options = {"beta": args.beta, "kl": args.kl, "kl_warmup_steps": args.kl_warmup,
                    "free_bits": args.free_bits, "seed": args.seed}
     if args.k is not None:

@@ -7,17 +7,32 @@ import keras
 
 
 class StopOnNaN(keras.callbacks.Callback):
-    """Stop training at the first non-finite loss, and say what usually causes it."""
+    """Stop training at a non-finite loss, and say what usually causes it.
 
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
+    Checked every ``every`` batches and at each epoch's end, not every batch: reading the
+    loss forces a device sync each step, which costs ~10% of throughput on JAX. A NaN
+    poisons every later loss (and the epoch mean), so it is still caught.
+    """
+
+    def __init__(self, every=50):
+        super().__init__()
+        self.every = every
+
+    def _check(self, loss, where):
         if loss is not None and not math.isfinite(float(loss)):
             self.model.stop_training = True
             raise FloatingPointError(
-                f"The loss became {float(loss)} at batch {batch}; training stopped. Likely causes: "
+                f"The loss became {float(loss)} {where}; training stopped. Likely causes: "
                 f"a learning rate too high for this likelihood (try a 10× smaller one), data with "
                 f"NaN/inf or outside the likelihood's support, or a fixed σ far too small."
             )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch % self.every == 0:
+            self._check((logs or {}).get("loss"), f"at batch {batch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check((logs or {}).get("loss"), f"in epoch {epoch + 1}")
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -40,6 +40,11 @@ class ConditionalVAE(MLPVAE):
         labels = ops.cast(ops.reshape(y, (-1,)), "int32")
         return x, ops.one_hot(labels, self.num_classes, dtype=self.compute_dtype)
 
+    def call(self, x, training=False):
+        if training and not isinstance(x, (tuple, list)):
+            return None  # labels came separately, as Keras targets: compute_loss uses them
+        return super().call(x, training)
+
     def check_labels(self, x, labels):
         labels = np.asarray(labels)
         if labels.ndim != 1 or len(labels) != len(x):

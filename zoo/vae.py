@@ -174,7 +174,13 @@ class VAE(keras.Model):
         return self.head(self.decoder(self._with_condition(z, condition)))
 
     def call(self, x, training=False):
-        """The reconstruction E[x | z = E_q z] (deterministic)."""
+        """The reconstruction E[x | z = E_q z] (deterministic).
+
+        In training mode (``fit``) it returns the per-example objective terms instead, which
+        ``compute_loss`` reduces: each training step then runs the networks once.
+        """
+        if training:
+            return self.objective(*self._split_inputs(x))
         return self.reconstruct(*self._split_inputs(x))
 
     def reconstruct(self, x, condition=None):
@@ -213,7 +219,9 @@ class VAE(keras.Model):
 
     def log_weight_terms(self, x, k, condition=None):
         """Per-sample terms, each (k, batch): log p(x|z) on the discrete scale and
-        log q(z|x) − log p(z), for z_j ~ q(z|x); also returns (z_mean, z_log_var)."""
+        log q(z|x) − log p(z), for z_j ~ q(z|x); also returns (z_mean, z_log_var).
+
+        (For k = 1 with the analytic KL the ratio goes unused, and the compiled step drops it.)"""
         z_mean, z_log_var = self.encode(x, condition)
         z, mean, log_var = self._posterior_sample(z_mean, z_log_var, k)
         target, offset = self._target(ops.tile(x, (k,) + (1,) * (len(x.shape) - 1)))
@@ -257,7 +265,7 @@ class VAE(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if sample_weight is not None:
             raise ValueError(f"{type(self).__name__} does not take sample weights.")
-        terms = self.objective(*self._split_inputs(x, y))
+        terms = y_pred if isinstance(y_pred, dict) else self.objective(*self._split_inputs(x, y))
         if training and self.kl_warmup_steps:
             self.training_steps.assign_add(1.0)
         for name in ("elbo", "reconstruction", "kl"):
