@@ -162,9 +162,9 @@ def plot_results(rows, path):
     scored = [r for r in rows if r["val_bits_per_dim"] != ""]
     if not scored:
         return None
-    from zoo.plots import _pyplot
+    from zoo.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     names = sorted({r["likelihood"] for r in scored})
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for i, name in enumerate(names):

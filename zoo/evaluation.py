@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import keras
+from scipy import special
 from keras import ops
 
 import losses
@@ -69,15 +70,9 @@ def log_likelihood(model, x, num_samples=1000, batch_size=None, max_decodes=2000
     while done < num_samples:
         k = min(chunk, num_samples - done)
         log_w = _predict(model, lambda vae, inputs: log_weights(vae, inputs, k), x, batch_size)
-        total = np.logaddexp(total, _logsumexp(log_w.astype("float64"), axis=1))
+        total = np.logaddexp(total, special.logsumexp(log_w.astype("float64"), axis=1))
         done += k
     return total - math.log(num_samples)
-
-
-def _logsumexp(values, axis):
-    top = np.max(values, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    return np.squeeze(top, axis) + np.log(np.sum(np.exp(values - top), axis=axis))
 
 
 def bits_per_dim(model, log_px):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,7 +29,7 @@ def as_images(x, data_shape):
 
 def image_grid(images, path, columns, title=None, row_labels=None):
     """Save images (N, H, W[, 3]) as a grid PNG; returns the path."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = math.ceil(len(images) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8 + (0.4 if title else 0)),
                              squeeze=False)

@@ -28,12 +28,14 @@ def read_rows(out):
     return list(csv.DictReader((pathlib.Path(out) / "results.csv").open()))
 
 
-@pytest.mark.parametrize("tuner", ["random", "bayesian"])
+@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
 def test_small_search_end_to_end(tuner, tmp_path):
     result = tuning.search(tuner=tuner, max_trials=3, out=tmp_path / "s",
                            likelihoods=["huber", "gaussian", "discretized_logistic"], **TINY)
     rows = read_rows(tmp_path / "s")
-    assert len(rows) == 3 and all(r["status"] == "COMPLETED" for r in rows)
+    # Hyperband sizes its own brackets from max epochs; the others run max_trials.
+    assert (len(rows) >= 2 if tuner == "hyperband" else len(rows) == 3)
+    assert all(r["status"] == "COMPLETED" for r in rows)
     for row in rows:
         assert np.isfinite(float(row["val_bits_per_dim"])) and float(row["wall_time_s"]) > 0
         assert (row["huber_alpha"] != "") == (row["likelihood"] == "huber")
