@@ -8,7 +8,7 @@
 """
 
 from zoo.heads import LikelihoodHead
-from zoo.callbacks import EpochTimer, StopOnNaN
+from zoo.callbacks import EpochTimer, StopOnNaN, TimeBudget
 from zoo.vae import VAE
 from zoo.mlp import MLPVAE
 from zoo.conv import ConvVAE
@@ -16,4 +16,5 @@ from zoo.conditional import ConditionalVAE
 from zoo.two_layer import TwoLayerVAE
 from zoo.evaluation import active_units, bits_per_dim, kl_per_dim, log_likelihood, posterior_means
 from zoo import presets
+from zoo.saving import BackupAndRestore, ModelFileError, load_model
 from zoo import datasets, factory, plots

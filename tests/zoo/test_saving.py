@@ -1,0 +1,66 @@
+"""Loading models and checkpoints: damaged files and mismatched checkpoints say so (zoo/saving.py)."""
+
+import numpy as np
+import pytest
+import keras
+
+import zoo
+from zoo import ModelFileError
+from tests.helpers import to_numpy
+from tests.zoo.common import digits
+
+
+def mlp(latent_dim=3):
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=latent_dim, hidden=(16,))
+    model.compile(optimizer="adam")
+    return model
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "vae.keras"
+    model = mlp()
+    model.save(path)
+    return path, model
+
+
+def test_a_good_file_loads_with_identical_outputs(saved):
+    path, model = saved
+    loaded = zoo.load_model(path)
+    x = digits(8)
+    np.testing.assert_array_equal(to_numpy(loaded.predict(x, verbose=0)), to_numpy(model.predict(x, verbose=0)))
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda data: data[: len(data) // 2], "corrupt or truncated"),
+    (lambda data: b"not a zip" * 100, "corrupt or truncated"),
+    (lambda data: data[:200] + bytes(200) + data[400:], "corrupt or truncated"),
+])
+def test_damaged_files_are_named_as_damaged(saved, damage, match, tmp_path):
+    path = tmp_path / "damaged.keras"
+    path.write_bytes(damage(saved[0].read_bytes()))
+    with pytest.raises(ModelFileError, match=match):
+        zoo.load_model(path)
+    # Keras itself calls all of these "File not found", which is why zoo.load_model exists.
+
+
+def test_missing_and_wrong_kind_of_file(tmp_path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        zoo.load_model(tmp_path / "nowhere.keras")
+    (tmp_path / "weights.h5").write_bytes(b"x")
+    with pytest.raises(ModelFileError, match="not a .keras file"):
+        zoo.load_model(tmp_path / "weights.h5")
+
+
+def test_a_checkpoint_of_another_model_is_refused_by_name(tmp_path):
+    backup = tmp_path / "backup"
+    mlp(latent_dim=3).fit(digits(32), epochs=1, verbose=0,
+                          callbacks=[zoo.BackupAndRestore(backup, delete_checkpoint=False)])
+    assert (backup / "latest.weights.h5").exists()
+    with pytest.raises(ModelFileError, match="does not fit this model"):
+        mlp(latent_dim=5).fit(digits(32), epochs=1, verbose=0,
+                              callbacks=[zoo.BackupAndRestore(backup)])
+    # The same configuration resumes from it.
+    resumed = mlp(latent_dim=3)
+    resumed.fit(digits(32), epochs=2, verbose=0, callbacks=[zoo.BackupAndRestore(backup)])
+    assert keras.ops.convert_to_numpy(resumed.optimizer.iterations) > 0

@@ -1,0 +1,64 @@
+"""Loading saved models and checkpoints with errors that say what went wrong and what to do.
+
+Keras reports a corrupt or truncated ``.keras`` file as "File not found" and a checkpoint of
+another architecture as "A total of N objects could not be loaded"; ``load_model`` and
+``BackupAndRestore`` here tell the cases apart.
+"""
+
+import pathlib
+import zipfile
+
+import keras
+
+
+class ModelFileError(ValueError):
+    """A model file or checkpoint cannot be used; the message says why and what to do."""
+
+
+def check_model_file(path):
+    """Raise ``ModelFileError`` unless ``path`` is a readable, complete ``.keras`` archive."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path} does not exist: check the path (models are saved with "
+                             f"model.save('name.keras')).")
+    if path.is_dir() or path.suffix != ".keras":
+        raise ModelFileError(f"{path} is not a .keras file: load a file saved with "
+                             f"model.save('name.keras') (weights alone: model.load_weights).")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            names = set(archive.namelist())
+    except zipfile.BadZipFile:
+        damaged, names = "the archive", set()
+    except OSError as error:
+        raise ModelFileError(f"cannot read {path}: {error.strerror or error}.") from None
+    if damaged or "config.json" not in names:
+        raise ModelFileError(f"{path} is corrupt or truncated ({damaged or 'no config.json'} "
+                             f"unreadable), e.g. by an interrupted save or copy: save the model "
+                             f"again, or load an earlier copy.")
+
+
+def load_model(path, **kwargs):
+    """``keras.saving.load_model`` after ``check_model_file`` (importing ``zoo`` registered its classes)."""
+    check_model_file(path)
+    return keras.saving.load_model(path, **kwargs)
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` with two checkpoints (a kill while one is being written
+    leaves the other), and a clear error when the backup belongs to another model."""
+
+    def __init__(self, backup_dir, **kwargs):
+        super().__init__(str(backup_dir), double_checkpoint=True, **kwargs)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except ValueError as error:
+            if "could not be loaded" not in str(error) and "shape" not in str(error):
+                raise
+            raise ModelFileError(
+                f"the checkpoint in {self.backup_dir} does not fit this model (it was saved by "
+                f"a different configuration): resume with the run's own config, or delete "
+                f"{self.backup_dir} to start the run over."
+            ) from error
