@@ -1,4 +1,4 @@
-"""Callbacks the zoo adds to ``fit``: stop on a NaN loss with a reason; time epochs."""
+"""Callbacks the zoo adds to ``fit``: stop on a NaN loss with a reason; time epochs; a time budget."""
 
 import math
 import time
@@ -55,3 +55,44 @@ class EpochTimer(keras.callbacks.Callback):
     def examples_per_second(self, examples_per_epoch):
         steady = self.times[1:] or self.times
         return examples_per_epoch * len(steady) / max(sum(steady), 1e-9)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Train for a wall-clock budget, with the learning rate decaying over that budget.
+
+    Stops at an epoch's end when another epoch as long as it would overrun ``seconds``. With
+    ``decay_decades=d`` the learning rate at each epoch's start is lr₀ · 10^(−d · t/T), t the
+    time used, T the budget: the IWAE paper's 10× decay over 3,280 epochs, compressed into
+    whatever a given machine can do in T (``decay_decades=0`` keeps lr₀).
+    """
+
+    def __init__(self, seconds, decay_decades=0.0):
+        super().__init__()
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+            raise ValueError(f"TimeBudget: `seconds` must be a number > 0, got {seconds!r}.")
+        if not (isinstance(decay_decades, (int, float)) and math.isfinite(decay_decades)
+                and decay_decades >= 0):
+            raise ValueError(f"TimeBudget: `decay_decades` must be ≥ 0, got {decay_decades!r}.")
+        self.seconds = float(seconds)
+        self.decay_decades = float(decay_decades)
+        self.learning_rates = []
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+        self._initial_lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    @property
+    def elapsed(self):
+        return time.perf_counter() - self._start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        if self.decay_decades:
+            fraction = min(1.0, self.elapsed / self.seconds)
+            self.model.optimizer.learning_rate = self._initial_lr * 10.0 ** (-self.decay_decades * fraction)
+        self.learning_rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The last epoch's time predicts the next one's (the first also holds compilation).
+        if self.elapsed + (time.perf_counter() - self._epoch_start) > self.seconds:
+            self.model.stop_training = True
