@@ -20,6 +20,7 @@ Logged metrics, per example, summed over dimensions, in nats: ``loss`` (what is 
 """
 
 import math
+import warnings
 
 import numpy as np
 import keras
@@ -296,6 +297,14 @@ class VAE(keras.Model):
         if self.data_levels is not None and not self.likelihood.is_discrete:
             losses.DiscretizedLogistic(levels=self.data_levels, name=f"data_levels={self.data_levels}") \
                 .check_data(x)
+        elif np.issubdtype(x.dtype, np.integer) and not self.likelihood.is_discrete:
+            # A density on integers is not a bound on anything: say how to make it one.
+            warnings.warn(
+                f"{self.name}: integer data ({x.dtype}, values {x.min()}…{x.max()}) under the "
+                f"continuous likelihood {self.likelihood.name!r} without data_levels: its numbers "
+                f"are densities, not bounds on the data's log-probability. Scale level k of L to "
+                f"k/(L−1) and pass data_levels=L (8-bit: x / 255, data_levels=256).",
+                stacklevel=3)
 
     def _checked(self, x):
         if isinstance(x, np.ndarray):

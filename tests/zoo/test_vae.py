@@ -143,3 +143,36 @@ def test_sample_and_reconstruct_shapes():
     drawn = to_numpy(model.sample(5, mean=False))
     assert drawn.shape == (5, 8, 8, 1) and drawn.min() >= 0 and drawn.max() <= 1
     assert to_numpy(model.reconstruct(digits(3))).shape == (3, 8, 8, 1)
+
+
+def test_integer_data_under_a_continuous_likelihood_is_flagged():
+    model = mlp(likelihood="gaussian")
+    model.compile(optimizer="adam")
+    levels = (digits(32, binary=False) * 16).astype("uint8")  # 0…16 as integers
+    with pytest.warns(UserWarning, match="data_levels=L"):
+        model.fit(levels, verbose=0)
+    with pytest.raises(DataError, match="divide by 255"):
+        mlp(likelihood="continuous_bernoulli").fit((levels * 15).astype("uint8"), verbose=0)
+
+
+@pytest.mark.parametrize("n,batch_size", [(1, 64), (5, 64), (33, 8)])
+def test_tiny_data_and_batches_larger_than_the_data_train(n, batch_size):
+    model = mlp()
+    model.compile(optimizer="adam")
+    history = model.fit(digits(n), batch_size=batch_size, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+@pytest.mark.parametrize("images,likelihood", [
+    (np.zeros((64, 8, 8, 1), "float32"), "bernoulli"),                               # all black
+    (np.full((64, 8, 8, 1), 0.5, "float32"), losses.Gaussian(scale="learned")),      # constant grey
+    (np.full((64, 8, 8, 1), 1.0, "float32"), losses.Laplace(scale="shared")),
+    (np.full((64, 8, 8, 1), 0.5, "float32"), "sigma_vae"),                           # σ → 0 optimal
+])
+def test_constant_images_never_give_nan(images, likelihood):
+    # σ collapses toward 0 and logits run off to −∞: soft-clipped, the loss stays finite.
+    model = mlp(likelihood=likelihood)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = model.fit(images, epochs=30, batch_size=32, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"])), history.history["loss"]
+    assert np.isfinite(to_numpy(model.objective(images)["elbo"])).all()
