@@ -13,6 +13,7 @@ per example, summed over dimensions, in nats; bits/dim are on the discrete data'
 
 import argparse
 import datetime
+import errno
 import json
 import math
 import os
@@ -112,10 +113,21 @@ def prepare_out_dir(args, parser):
         config_path = out / "config.json"
         if not config_path.exists():
             raise ValueError(f"nothing to resume in {out}: no config.json there. Start a new run without --resume.")
-        saved = json.loads(config_path.read_text())["arguments"]
-        for name in RESUME_OVERRIDES:
-            if getattr(args, name) != parser.get_default(name):
-                saved[name] = getattr(args, name)
+        try:
+            saved = json.loads(config_path.read_text())["arguments"]
+        except (ValueError, KeyError):
+            raise ValueError(f"{config_path} is damaged (not the JSON train.py wrote): nothing to "
+                             f"resume; start a new run in another --out.") from None
+        for name, value in vars(args).items():
+            if value == parser.get_default(name) or name in ("resume", "out"):
+                continue
+            if name in RESUME_OVERRIDES:
+                saved[name] = value
+            elif saved.get(name) != value:
+                raise ValueError(f"--{name.replace('_', '-')} {value} contradicts the resumed run's "
+                                 f"{saved.get(name)!r}: a resumed run keeps its configuration (only "
+                                 f"--{', --'.join(o.replace('_', '-') for o in RESUME_OVERRIDES)} "
+                                 f"change); drop the option or start a new --out.")
         saved["resume"], saved["out"] = True, str(out)
         return argparse.Namespace(**saved), out
     if args.out is None:
@@ -134,16 +146,50 @@ def prepare_out_dir(args, parser):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    return run_cli("train.py", lambda: run(args, parser),
+                   interrupted=lambda: f"continue with --resume --out {args.out}")
+
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def check_backend():
+    """An invalid KERAS_BACKEND, said before Keras' import fails on it."""
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"KERAS_BACKEND={backend!r} is not a backend the zoo runs on: set it to "
+                         f"{', '.join(BACKENDS)} (unset: tensorflow).")
+
+
+def describe(error):
+    """One line for the user: the error's own first line, or for a file-system error which
+    file, what failed, and what to do."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f" ({error.filename})" if error.filename else ""
+        hint = {errno.ENOSPC: "free some disk space or write to another --out",
+                errno.EDQUOT: "free some disk space or write to another --out",
+                errno.EACCES: "check the permissions, or write to another --out",
+                errno.EPERM: "check the permissions, or write to another --out",
+                errno.EROFS: "the file system is read-only: write to another --out",
+                }.get(error.errno, "check the path")
+        return f"{error.strerror}{where}: {hint}."
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def run_cli(prog, body, interrupted):
+    """Run ``body()``; a failure ends as one line on stderr and exit code 2, not a traceback
+    (VAE_ZOO_DEBUG=1 shows it); Ctrl-C says how to continue (``interrupted()``)."""
     try:
-        return run(args, parser)
+        check_backend()
+        return body()
     except KeyboardInterrupt:
-        print("\ntrain.py: interrupted; continue with --resume --out " + str(args.out), file=sys.stderr)
+        print(f"\n{prog}: interrupted; {interrupted()}", file=sys.stderr)
         return 130
-    except Exception as error:  # one line for the user; a traceback helps nobody here
+    except Exception as error:
         if os.environ.get("VAE_ZOO_DEBUG"):
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"train.py: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {describe(error)}", file=sys.stderr)
         return 2
 
 
@@ -189,8 +235,7 @@ def run(args, parser):
     model.compile(optimizer=keras.optimizers.Adam(args.lr))
     timer = zoo.EpochTimer()
     callbacks = [
-        # Two checkpoints: a kill while one is being written leaves the other intact.
-        keras.callbacks.BackupAndRestore(str(out / "backup"), double_checkpoint=True),
+        zoo.BackupAndRestore(out / "backup"),  # two checkpoints; says so if the model differs
         keras.callbacks.EarlyStopping(monitor="val_bits_per_dim", mode="min", patience=args.patience,
                                       restore_best_weights=True),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),

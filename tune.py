@@ -13,8 +13,9 @@ Distributed (KerasTuner's chief oracle + workers, over gRPC):
 
 import argparse
 import math
-import os
 import sys
+
+from train import run_cli
 
 
 def build_parser():
@@ -79,26 +80,20 @@ def space_from(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        space = space_from(args)
-        import tuning
+    return run_cli("tune.py", lambda: run(args), interrupted=lambda: (
+        f"run the same command again to resume the search in {args.out}."))
 
-        tuning.configure_distribution(args.distributed, args.worker_id, args.oracle_ip, args.oracle_port)
-        result = tuning.search(data=args.data, tuner=args.tuner, max_trials=args.max_trials,
-                               epochs=args.epochs, batch_size=args.batch_size, out=args.out,
-                               overwrite=args.overwrite, seed=args.seed, data_dir=args.data_dir,
-                               npz_key=args.npz_key, max_examples=args.max_examples,
-                               verbose=args.verbose, model=args.model, **space)
-    except KeyboardInterrupt:
-        print(f"\ntune.py: interrupted; run the same command again to resume the search in {args.out}.",
-              file=sys.stderr)
-        return 130
-    except Exception as error:
-        if os.environ.get("VAE_ZOO_DEBUG"):
-            raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"tune.py: error: {message}", file=sys.stderr)
-        return 2
+
+def run(args):
+    space = space_from(args)
+    import tuning
+
+    tuning.configure_distribution(args.distributed, args.worker_id, args.oracle_ip, args.oracle_port)
+    result = tuning.search(data=args.data, tuner=args.tuner, max_trials=args.max_trials,
+                           epochs=args.epochs, batch_size=args.batch_size, out=args.out,
+                           overwrite=args.overwrite, seed=args.seed, data_dir=args.data_dir,
+                           npz_key=args.npz_key, max_examples=args.max_examples,
+                           verbose=args.verbose, model=args.model, **space)
     if result.get("role") == "worker":
         print("tune.py: worker finished its trials; the chief writes the results.")
         return 0

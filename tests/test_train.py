@@ -1,6 +1,7 @@
 """train.py end to end, in subprocesses on the current backend, with tiny budgets."""
 
 import csv
+import errno
 import json
 import os
 import pathlib
@@ -152,3 +153,56 @@ def test_help_lists_every_preset():
     import train
 
     assert set(train.PRESETS) == set(zoo.presets.names())
+
+
+def test_an_invalid_backend_names_the_valid_ones(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "numpyy"}
+    for script in ("train.py", "tune.py"):
+        result = subprocess.run([sys.executable, str(ROOT / script), "--out", str(tmp_path / script)],
+                                env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "KERAS_BACKEND='numpyy'" in result.stderr and "tensorflow, jax, torch" in result.stderr
+
+
+def saved_run(out, *arguments):
+    """A run folder as train.py leaves it after a kill before the first epoch ended."""
+    sys.path.insert(0, str(ROOT))
+    import train
+
+    out.mkdir()
+    saved = vars(train.build_parser().parse_args([*QUICK, *arguments, "--out", str(out)]))
+    saved["hidden"] = [32]
+    (out / "config.json").write_text(json.dumps({"arguments": saved}))
+
+
+def test_resume_refuses_options_that_contradict_the_run(tmp_path):
+    saved_run(tmp_path / "run")
+    result = train("--resume", "--out", str(tmp_path / "run"), "--latent-dim", "8")
+    assert result.returncode == 2 and "--latent-dim 8 contradicts" in result.stderr, result.stderr
+    (tmp_path / "run" / "config.json").write_text("{truncated")
+    result = train("--resume", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "is damaged" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("code,expected", [
+    (errno.ENOSPC, "No space left on device"),
+    (errno.EACCES, "check the permissions"),
+])
+def test_file_system_errors_are_one_line_naming_the_file(code, expected, monkeypatch, capsys, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    import train
+
+    def refuse(path, *args, **kwargs):
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(pathlib.Path, "write_text", refuse)  # config.json is the first write
+    assert train.main([*QUICK, "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("train.py: error: ") and "\n" not in error
+    assert expected in error and "config.json" in error and "--out" in error
+
+
+def test_an_out_dir_that_cannot_be_created_is_reported(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = train(*QUICK, "--out", str(tmp_path / "file" / "run"))
+    assert result.returncode == 2 and "cannot create" in result.stderr, result.stderr
