@@ -1,0 +1,169 @@
+#!/usr/bin/env python
+"""Log-likelihood against the published numbers, in a budget a laptop can afford.
+
+    python bench/likelihood.py --model iwae_mnist --minutes 60        # one IWAE Table 3 model
+    python bench/likelihood.py --model grey --minutes 2               # the likelihood family on digits
+
+Table 3 models (Burda, Grosse & Salakhutdinov 2016; test NLL in nats): iwae_mnist (the VAE,
+88.71), iwae_mnist_k5 (87.63), iwae_mnist_k50 (87.10), iwae_mnist_2layer (85.32). Each trains on
+static binarized MNIST (45,000 of the 50,000 training images; 5,000 held out) for --minutes of
+wall time with Adam, the learning rate decaying 10× over the budget (the paper's 10^(−i/7) over
+3,280 epochs, compressed; zoo.TimeBudget), then reports the importance-sampled log-likelihood
+with --eval-samples samples on the 10,000-image official validation set (no test file ships;
+the paper's numbers are on the test set) and the CPU minutes used.
+
+``--model grey`` trains one MLP VAE per continuous likelihood on digits (17 grey levels) and
+reports each in bits/dim on the discrete data's scale: the comparability claim, measured.
+
+Results: bench/results/likelihood-<model>-<backend>.json and a markdown row on stdout.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import resource
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PAPER_NLL = {"iwae_mnist": 88.71, "iwae_mnist_k5": 87.63, "iwae_mnist_k50": 87.10,
+             "iwae_mnist_2layer": 85.32}
+GREY_LIKELIHOODS = (
+    ("discretized_logistic", {}), ("gaussian", {"scale": "learned"}), ("sigma_vae", {}),
+    ("laplace", {"scale": "learned"}), ("logistic", {"scale": "learned"}),
+    ("student_t", {"scale": "learned", "df": "learned"}), ("huber", {"alpha": 1.0, "scale": "learned"}),
+    ("continuous_bernoulli", {}),
+)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", required=True, choices=sorted(PAPER_NLL) + ["grey"])
+    parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget per model")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 128 (Table 3), 64 (grey)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
+    parser.add_argument("--decay-decades", type=float, default=1.0,
+                        help="learning rate falls 10^d-fold over the budget")
+    parser.add_argument("--eval-samples", type=int, default=1000, help="importance samples k of the test log-likelihood")
+    parser.add_argument("--max-examples", type=int, default=None, help="cap every split (smoke runs)")
+    parser.add_argument("--data-dir", default=None, help="folder with binarized_mnist_{train,valid}.npz")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
+    return parser
+
+
+def cpu_minutes():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return (usage.ru_utime + usage.ru_stime) / 60.0
+
+
+def train_and_score(model, data, args, batch_size):
+    """Fit for the budget, then the test ELBO and IS log-likelihood; returns a result dict."""
+    import keras
+
+    import zoo
+
+    model.compile(optimizer=keras.optimizers.Adam(args.lr))
+    budget = zoo.TimeBudget(args.minutes * 60.0, decay_decades=args.decay_decades)
+    timer = zoo.EpochTimer()
+    cpu_start, wall_start = cpu_minutes(), time.perf_counter()
+    history = model.fit(data.x_train, epochs=10**6, batch_size=batch_size, verbose=0,
+                        validation_data=(data.x_valid,), validation_freq=10,
+                        callbacks=[budget, timer])
+    train_cpu, train_wall = cpu_minutes() - cpu_start, (time.perf_counter() - wall_start) / 60.0
+    eval_start = time.perf_counter()
+    log_px = zoo.log_likelihood(model, data.x_test, num_samples=args.eval_samples)
+    eval_wall = (time.perf_counter() - eval_start) / 60.0
+    test = model.evaluate(data.x_test, batch_size=500, verbose=0, return_dict=True)
+    train = model.evaluate(data.x_train, batch_size=500, verbose=0, return_dict=True)
+    return {
+        "test_nll": round(float(-log_px.mean()), 3),
+        "test_bits_per_dim": round(zoo.bits_per_dim(model, log_px), 5),
+        "test_negative_elbo": round(-test["elbo"], 3),
+        "train_negative_elbo": round(-train["elbo"], 3),
+        "active_units": zoo.active_units(model, data.x_test)[0],
+        "eval_samples": args.eval_samples,
+        "epochs": len(history.history["loss"]),
+        "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
+        "final_lr": budget.learning_rates[-1],
+        "train_wall_minutes": round(train_wall, 2),
+        "train_cpu_minutes": round(train_cpu, 2),
+        "eval_wall_minutes": round(eval_wall, 2),
+    }
+
+
+def run_table3(args, backend):
+    import keras
+
+    import zoo
+
+    data = zoo.datasets.load("binarized-mnist", data_dir=args.data_dir, seed=args.seed)
+    if args.max_examples:
+        data = data.limited(args.max_examples)
+    keras.utils.set_random_seed(args.seed)
+    model = zoo.presets.get(args.model, seed=args.seed)
+    result = train_and_score(model, data, args, args.batch_size or 128)
+    result["paper_test_nll"] = PAPER_NLL[args.model]
+    model.save(pathlib.Path(args.results_dir) / f"likelihood-{args.model}-{backend}.keras")
+    row = (f"| {args.model} | {backend} | {result['paper_test_nll']:.2f} | {result['test_nll']:.2f} "
+           f"| {result['test_negative_elbo']:.2f} | {result['epochs']} | {result['train_cpu_minutes']:.0f} "
+           f"| {result['train_wall_minutes']:.0f} |")
+    return result, [row]
+
+
+def run_grey(args, backend):
+    import keras
+
+    import zoo
+
+    data = zoo.datasets.load("digits", seed=args.seed)
+    if args.max_examples:
+        data = data.limited(args.max_examples)
+    results, rows = {}, []
+    for name, options in GREY_LIKELIHOODS:
+        keras.utils.set_random_seed(args.seed)
+        likelihood = zoo.factory.make_likelihood(name, data.levels, options.get("scale"),
+                                                 options.get("alpha"), options.get("df"))
+        model = zoo.MLPVAE(input_shape=data.shape, latent_dim=16, hidden=(200, 200),
+                           likelihood=likelihood, data_levels=data.levels, seed=args.seed)
+        result = train_and_score(model, data, args, args.batch_size or 64)
+        results[repr(likelihood)] = result
+        rows.append(f"| {likelihood!r} | {backend} | {result['test_bits_per_dim']:.4f} | "
+                    f"{result['test_nll']:.2f} | {result['epochs']} | {result['train_cpu_minutes']:.1f} |")
+    return results, rows
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.minutes <= 0 or args.eval_samples <= 0:
+        sys.exit("likelihood.py: --minutes and --eval-samples must be > 0.")
+    import keras
+
+    backend = keras.backend.backend()
+    pathlib.Path(args.results_dir).mkdir(parents=True, exist_ok=True)
+    runner = run_grey if args.model == "grey" else run_table3
+    result, rows = runner(args, backend)
+    versions = {"python": platform.python_version(), "keras": keras.__version__}
+    versions[backend] = __import__(backend).__version__
+    record = {"model": args.model, "backend": backend, "arguments": vars(args), "versions": versions,
+              "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+              "command": " ".join(["python", "bench/likelihood.py"] + (argv or sys.argv[1:])),
+              "results": result}
+    path = pathlib.Path(args.results_dir) / f"likelihood-{args.model}-{backend}.json"
+    path.write_text(json.dumps(record, indent=2))
+    if args.model == "grey":
+        print("| likelihood | backend | test bits/dim (IS) | test NLL (nats) | epochs | CPU min |")
+    else:
+        print("| model | backend | paper test NLL | our NLL (IS) | our −ELBO | epochs | CPU min | wall min |")
+    print("|" + "---|" * (6 if args.model == "grey" else 8))
+    print("\n".join(rows))
+    print(f"(written to {path})")
+
+
+if __name__ == "__main__":
+    main()
