@@ -91,8 +91,8 @@ def train_and_score(model, data, args, batch_size):
         "epochs": len(history.history["loss"]),
         "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
         "final_lr": budget.learning_rates[-1],
-        "train_wall_minutes": round(train_wall, 2),
-        "train_cpu_minutes": round(train_cpu, 2),
+        "train_wall_minutes": round(train_wall, 3),
+        "train_cpu_minutes": round(train_cpu, 3),
         "eval_wall_minutes": round(eval_wall, 2),
     }
 

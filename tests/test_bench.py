@@ -28,3 +28,19 @@ def test_throughput_smoke(tmp_path):
     numbers = row["batches"]["100"]
     assert numbers["fit_examples_per_s"] > 0 and numbers["loop_examples_per_s"] > 0
     assert row["is_eval"]["images"] == 20 and row["peak_rss_mb"] > 0
+
+
+def test_likelihood_smoke(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "likelihood.py"), "--model", "grey", "--minutes", "0.005",
+         "--max-examples", "100", "--eval-samples", "5", "--results-dir", str(tmp_path)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / f"likelihood-grey-{BACKEND}.json").read_text())
+    rows = record["results"]
+    assert len(rows) == 8 and "| likelihood | backend |" in result.stdout
+    for name, row in rows.items():
+        # Bounds on 17-level 8×8 data: positive code lengths below 4.09 bits/dim (uniform).
+        assert 0 < row["test_bits_per_dim"] < 20, (name, row)
+        assert row["epochs"] >= 1 and row["train_cpu_minutes"] >= 0 and row["examples_per_s"] > 0
