@@ -82,10 +82,7 @@ class ConditionalVAE(MLPVAE):
         """One decoded z ~ N(0, I) per label: shape (len(labels), *input_shape)."""
         labels = np.asarray(labels)
         self.check_labels(np.empty(len(labels)), labels)
-        seed = self.seed_generator if seed is None else seed
-        z = keras.random.normal((len(labels), self.latent_dim), seed=seed)
-        params = self.decode(z, self._split_inputs(None, labels)[1])
-        return self.likelihood.mean(params) if mean else self.likelihood.sample(params, seed=seed)
+        return self._sample_prior(len(labels), self._split_inputs(None, labels)[1], seed, mean)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}

@@ -14,14 +14,8 @@ import keras
 from keras import ops
 
 import losses
-from losses.base import soft_clip
 from zoo.mlp import MLPVAE, mlp
-from zoo.vae import MAX_LOG_VAR, MIN_LOG_VAR
-
-
-def _gaussian(dense, features):
-    mean, log_var = ops.split(dense(features), 2, axis=-1)
-    return mean, soft_clip(log_var, MIN_LOG_VAR, MAX_LOG_VAR)
+from zoo.vae import split_gaussian
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -70,16 +64,16 @@ class TwoLayerVAE(MLPVAE):
     def encode_h1(self, x):
         """q(h1 | x): (mean, log_var), each (batch, hidden_dim)."""
         features = self.encoder(x)
-        return _gaussian(self.posterior, ops.reshape(features, (ops.shape(features)[0], -1)))
+        return split_gaussian(self.posterior(ops.reshape(features, (ops.shape(features)[0], -1))))
 
     def encode(self, x, condition=None):
         """q(h2 | h1 = E[h1 | x]): the top layer's (z_mean, z_log_var)."""
         h1_mean, _ = self.encode_h1(x)
-        return _gaussian(self.posterior2, self.encoder2(h1_mean))
+        return split_gaussian(self.posterior2(self.encoder2(h1_mean)))
 
     def prior_h1(self, h2):
         """p(h1 | h2): (mean, log_var)."""
-        return _gaussian(self.prior1, self.decoder2(h2))
+        return split_gaussian(self.prior1(self.decoder2(h2)))
 
     def decode_h1(self, h1):
         return self.head(self.decoder(h1))
@@ -91,20 +85,18 @@ class TwoLayerVAE(MLPVAE):
     def reconstruct(self, x, condition=None):
         return self.likelihood.mean(self.decode_h1(self.encode_h1(x)[0]))
 
-    def log_weight_terms(self, x, k, condition=None):
+    def log_weight_terms(self, x, k, condition=None, with_ratio=True):
         h1_mean, h1_log_var = self.encode_h1(x)
         h1, h1_mean, h1_log_var = self._posterior_sample(h1_mean, h1_log_var, k)
-        h2_mean, h2_log_var = _gaussian(self.posterior2, self.encoder2(h1))
+        h2_mean, h2_log_var = split_gaussian(self.posterior2(self.encoder2(h1)))
         h2, _, _ = self._posterior_sample(h2_mean, h2_log_var, 1)
         prior_mean, prior_log_var = self.prior_h1(h2)
-        target, offset = self._target(ops.tile(x, (k,) + (1,) * (len(x.shape) - 1)))
-        log_px = self.likelihood.log_prob(target, self.decode_h1(h1)) - offset
+        log_px = self._log_px(x, k, self.decode_h1(h1))
         log_q = (losses.diagonal_gaussian_log_prob(h1, h1_mean, h1_log_var)
                  + losses.diagonal_gaussian_log_prob(h2, h2_mean, h2_log_var))
         log_p = (losses.diagonal_gaussian_log_prob(h1, prior_mean, prior_log_var)
                  + losses.standard_normal_log_prob(h2))
-        return (ops.reshape(log_px, (k, -1)), ops.reshape(log_q - log_p, (k, -1)),
-                h2_mean, h2_log_var)
+        return log_px, ops.reshape(log_q - log_p, (k, -1)), h2_mean, h2_log_var
 
     def get_config(self):
         config = super().get_config()

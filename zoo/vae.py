@@ -37,6 +37,12 @@ KL_ESTIMATORS = ("analytic", "monte_carlo")
 MIN_LOG_VAR, MAX_LOG_VAR = -12.0, 8.0
 
 
+def split_gaussian(params):
+    """(mean, log_var) from a layer's 2·n outputs, the log-variance soft-clipped."""
+    mean, log_var = ops.split(params, 2, axis=-1)
+    return mean, soft_clip(log_var, MIN_LOG_VAR, MAX_LOG_VAR)
+
+
 def _positive_int(name, value, owner):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{owner}: `{name}` must be a positive integer, got {value!r}.")
@@ -167,8 +173,7 @@ class VAE(keras.Model):
         """q(z|x): returns (z_mean, z_log_var), each (batch, latent_dim)."""
         features = self.encoder(x)
         features = ops.reshape(features, (ops.shape(features)[0], -1))
-        z_mean, z_log_var = ops.split(self.posterior(self._with_condition(features, condition)), 2, axis=-1)
-        return z_mean, soft_clip(z_log_var, MIN_LOG_VAR, MAX_LOG_VAR)
+        return split_gaussian(self.posterior(self._with_condition(features, condition)))
 
     def decode(self, z, condition=None):
         """p(x|z): the likelihood's params, shape (batch, *input_shape (, params_per_dim))."""
@@ -190,9 +195,12 @@ class VAE(keras.Model):
 
     def sample(self, num_samples, seed=None, mean=True):
         """Decode z ~ N(0, I): the likelihood's mean (``mean=True``) or a draw from it."""
+        return self._sample_prior(num_samples, None, seed, mean)
+
+    def _sample_prior(self, num_samples, condition, seed, mean):
         seed = self.seed_generator if seed is None else seed
         z = keras.random.normal((num_samples, self.latent_dim), seed=seed)
-        params = self.decode(z)
+        params = self.decode(z, condition)
         return self.likelihood.mean(params) if mean else self.likelihood.sample(params, seed=seed)
 
     # -- the objective ----------------------------------------------------------------------
@@ -218,23 +226,29 @@ class VAE(keras.Model):
         eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator, dtype=mean.dtype)
         return mean + ops.exp(0.5 * log_var) * eps, mean, log_var
 
-    def log_weight_terms(self, x, k, condition=None):
+    def _log_px(self, x, k, params):
+        """log p(x | z_j) on the discrete scale, (k, batch), for params of x tiled k times."""
+        target, offset = self._target(ops.tile(x, (k,) + (1,) * (len(x.shape) - 1)))
+        return ops.reshape(self.likelihood.log_prob(target, params) - offset, (k, -1))
+
+    def log_weight_terms(self, x, k, condition=None, with_ratio=True):
         """Per-sample terms, each (k, batch): log p(x|z) on the discrete scale and
         log q(z|x) − log p(z), for z_j ~ q(z|x); also returns (z_mean, z_log_var).
 
-        (For k = 1 with the analytic KL the ratio goes unused, and the compiled step drops it.)"""
+        ``with_ratio=False`` skips the ratio (None) where the analytic KL replaces it."""
         z_mean, z_log_var = self.encode(x, condition)
         z, mean, log_var = self._posterior_sample(z_mean, z_log_var, k)
-        target, offset = self._target(ops.tile(x, (k,) + (1,) * (len(x.shape) - 1)))
         if condition is not None:
             condition = ops.tile(condition, (k, 1))
-        log_px = self.likelihood.log_prob(target, self.decode(z, condition)) - offset
-        log_ratio = losses.monte_carlo_kl(z, mean, log_var)
-        return ops.reshape(log_px, (k, -1)), ops.reshape(log_ratio, (k, -1)), z_mean, z_log_var
+        log_px = self._log_px(x, k, self.decode(z, condition))
+        log_ratio = ops.reshape(losses.monte_carlo_kl(z, mean, log_var), (k, -1)) if with_ratio else None
+        return log_px, log_ratio, z_mean, z_log_var
 
     def objective(self, x, condition=None):
         """Per-example terms (batch,): loss, elbo, reconstruction, kl (all nats)."""
-        log_px, log_ratio, z_mean, z_log_var = self.log_weight_terms(x, self.k, condition)
+        analytic = self.k == 1 and self.kl == "analytic"
+        log_px, log_ratio, z_mean, z_log_var = self.log_weight_terms(
+            x, self.k, condition, with_ratio=not analytic)
         weight = self.kl_weight()
         if self.k > 1:
             log_k = math.log(self.k)
@@ -245,7 +259,7 @@ class VAE(keras.Model):
                 "kl": ops.mean(log_ratio, axis=0),
             }
         reconstruction = -log_px[0]
-        if self.kl == "analytic":
+        if analytic:
             kl_per_dim = losses.gaussian_kl_per_dim(z_mean, z_log_var)
             kl = ops.sum(kl_per_dim, axis=-1)
         else:
