@@ -22,7 +22,7 @@ def test_mlp_vae(likelihood, binary, levels, tmp_path):
                           data_levels=levels)
 
     model, _ = run_model_checks(make, x, tmp_path)
-    assert model.encoder.layers[1].units == 64 and model.decoder.layers[0].units == 32
+    assert model.encoder.dense_layers[0].units == 64 and model.decoder.dense_layers[0].units == 32
 
 
 def test_runs_repeat_bit_identically_under_a_global_seed():
