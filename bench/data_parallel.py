@@ -24,7 +24,7 @@ RUN = textwrap.dedent("""
     from zoo.distribution import data_parallel
     devices = data_parallel()
     x, _ = throughput.load_mnist(None)
-    rate, _ = throughput.bench_fit(x, int(sys.argv[2]), 1)
+    (rate, _), _ = throughput.bench_fit(x, int(sys.argv[2]), 1)
     print(json.dumps({"devices": devices, "examples_per_s": round(rate)}))
 """)
 
