@@ -12,8 +12,8 @@ from zoo.vae import VAE
 class MLP(keras.layers.Layer):
     """Dense layers applied in turn (after flattening, with ``flatten=True``).
 
-    A plain loop rather than a ``keras.Sequential``: the functional graph's bookkeeping costs
-    ~5–10% of a training step in eager PyTorch, and compiled backends gain nothing from it.
+    A plain loop rather than a ``keras.Sequential``, whose functional-graph bookkeeping was one
+    of the largest Python costs in a profile of eager PyTorch steps (bench/README.md).
     """
 
     def __init__(self, hidden, activation="tanh", flatten=False, **kwargs):
