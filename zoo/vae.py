@@ -344,6 +344,10 @@ class VAE(keras.Model):
                 stacklevel=3)
 
     def _checked(self, x):
+        if isinstance(x, list) and x and not isinstance(x[0], np.ndarray):
+            # Keras would answer "Unrecognized data type" and print the whole list.
+            raise DataError(f"{self.name}: got a Python list of {len(x)} items; pass a numpy array "
+                            f"(np.asarray(x, 'float32')) or a tf.data / torch DataLoader / generator.")
         if isinstance(x, np.ndarray):
             self.check_data(x)
 

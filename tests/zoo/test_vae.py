@@ -128,6 +128,8 @@ def test_bad_data_is_reported_before_training():
         model.evaluate(x[0], verbose=0)
     with pytest.raises(DataError, match="NaN"):
         model.fit(x, validation_data=(np.full_like(x, np.nan),), verbose=0)
+    with pytest.raises(DataError, match="Python list.*np.asarray"):
+        model.fit(x.tolist(), verbose=0)
 
 
 def test_a_nan_loss_stops_training_with_the_likely_cause():
