@@ -167,7 +167,7 @@ def main(argv=None):
     if args.model == "grey":
         print("| likelihood | backend | test bits/dim (IS) | test NLL (nats) | epochs | CPU min |")
     else:
-        print("| model | backend | paper test NLL | our NLL (IS) | our −ELBO | epochs | CPU min | wall min |")
+        print("| model | backend | paper test NLL | our NLL (IS) | our −bound (training k) | epochs | CPU min | wall min |")
     print("|" + "---|" * (6 if args.model == "grey" else 8))
     print("\n".join(rows))
     print(f"(written to {path})")
