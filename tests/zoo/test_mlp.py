@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import keras
 
 import zoo
 from tests.helpers import to_numpy
@@ -42,3 +43,14 @@ def test_noise_differs_between_steps():
     a = float(np.mean(to_numpy(model.objective(x)["elbo"])))
     b = float(np.mean(to_numpy(model.objective(x)["elbo"])))
     assert a != b
+
+
+def test_the_mlp_layer_round_trips_through_keras_files(tmp_path):
+    layer = zoo.mlp.MLP((8, 4), "tanh", flatten=True, name="body")
+    model = keras.Sequential([keras.Input((3, 2)), layer])
+    assert layer.compute_output_shape((None, 3, 2)) == (None, 4)
+    x = np.random.default_rng(0).normal(size=(5, 3, 2)).astype("float32")
+    model.save(tmp_path / "mlp.keras")
+    loaded = keras.saving.load_model(tmp_path / "mlp.keras")
+    np.testing.assert_array_equal(to_numpy(loaded.predict(x, verbose=0)), to_numpy(model.predict(x, verbose=0)))
+    assert loaded.layers[0].get_config()["hidden"] == [8, 4] and loaded.layers[0].flatten
