@@ -166,11 +166,10 @@ def describe(error):
     file, what failed, and what to do."""
     if isinstance(error, OSError) and error.strerror:
         where = f" ({error.filename})" if error.filename else ""
-        hint = {errno.ENOSPC: "free some disk space or write to another --out",
-                errno.EDQUOT: "free some disk space or write to another --out",
-                errno.EACCES: "check the permissions, or write to another --out",
-                errno.EPERM: "check the permissions, or write to another --out",
-                errno.EROFS: "the file system is read-only: write to another --out",
+        space = "free some disk space or write to another --out"
+        permission = "check the permissions, or write to another --out"
+        hint = {errno.ENOSPC: space, errno.EDQUOT: space, errno.EACCES: permission,
+                errno.EPERM: permission, errno.EROFS: "the file system is read-only: write to another --out",
                 }.get(error.errno, "check the path")
         return f"{error.strerror}{where}: {hint}."
     text = str(error).strip()

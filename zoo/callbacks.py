@@ -5,6 +5,8 @@ import time
 
 import keras
 
+from losses.base import check_positive
+
 
 class StopOnNaN(keras.callbacks.Callback):
     """Stop training at a non-finite loss, and say what usually causes it.
@@ -68,12 +70,10 @@ class TimeBudget(keras.callbacks.Callback):
 
     def __init__(self, seconds, decay_decades=0.0):
         super().__init__()
-        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
-            raise ValueError(f"TimeBudget: `seconds` must be a number > 0, got {seconds!r}.")
-        if not (isinstance(decay_decades, (int, float)) and math.isfinite(decay_decades)
-                and decay_decades >= 0):
-            raise ValueError(f"TimeBudget: `decay_decades` must be ≥ 0, got {decay_decades!r}.")
-        self.seconds = float(seconds)
+        self.seconds = check_positive("seconds", seconds, "TimeBudget")
+        if isinstance(decay_decades, bool) or not isinstance(decay_decades, (int, float)) \
+                or not math.isfinite(decay_decades) or decay_decades < 0:
+            raise ValueError(f"TimeBudget: `decay_decades` must be a finite number ≥ 0, got {decay_decades!r}.")
         self.decay_decades = float(decay_decades)
         self.learning_rates = []
 
