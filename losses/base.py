@@ -54,6 +54,14 @@ def check_positive(name, value, owner):
     return float(value)
 
 
+def check_non_negative(name, value, owner):
+    """Raise a ValueError naming ``name`` unless ``value`` is a finite number ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: `{name}` must be a finite number ≥ 0, got {value!r}.")
+    return float(value)
+
+
 class DataError(ValueError):
     """Data that the likelihood cannot score (NaN, out of its support, wrong shape)."""
 

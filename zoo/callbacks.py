@@ -5,7 +5,7 @@ import time
 
 import keras
 
-from losses.base import check_positive
+from losses.base import check_non_negative, check_positive
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -71,10 +71,7 @@ class TimeBudget(keras.callbacks.Callback):
     def __init__(self, seconds, decay_decades=0.0):
         super().__init__()
         self.seconds = check_positive("seconds", seconds, "TimeBudget")
-        if isinstance(decay_decades, bool) or not isinstance(decay_decades, (int, float)) \
-                or not math.isfinite(decay_decades) or decay_decades < 0:
-            raise ValueError(f"TimeBudget: `decay_decades` must be a finite number ≥ 0, got {decay_decades!r}.")
-        self.decay_decades = float(decay_decades)
+        self.decay_decades = check_non_negative("decay_decades", decay_decades, "TimeBudget")
         self.learning_rates = []
 
     def on_train_begin(self, logs=None):

@@ -28,7 +28,7 @@ from keras import ops
 
 import losses
 from losses import DataError
-from losses.base import soft_clip
+from losses.base import check_non_negative, soft_clip
 from zoo.callbacks import StopOnNaN
 from zoo.heads import LikelihoodHead
 
@@ -47,13 +47,6 @@ def _positive_int(name, value, owner):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{owner}: `{name}` must be a positive integer, got {value!r}.")
     return int(value)
-
-
-def _non_negative(name, value, owner):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{owner}: `{name}` must be a finite number ≥ 0, got {value!r}.")
-    return float(value)
 
 
 class ObjectiveMeans(keras.metrics.Metric):
@@ -131,13 +124,13 @@ class VAE(keras.Model):
         self.data_shape = tuple(_positive_int("input_shape entries", d, owner) for d in input_shape)
         self.latent_dim = _positive_int("latent_dim", latent_dim, owner)
         self.likelihood = losses.get(likelihood)
-        self.beta = _non_negative("beta", beta, owner)
+        self.beta = check_non_negative("beta", beta, owner)
         if kl not in KL_ESTIMATORS:
             raise ValueError(f"{owner}: `kl` must be one of {KL_ESTIMATORS}, got {kl!r}.")
         self.kl = kl
         self.k = _positive_int("k", k, owner)
-        self.kl_warmup_steps = int(_non_negative("kl_warmup_steps", kl_warmup_steps, owner))
-        self.free_bits = _non_negative("free_bits", free_bits, owner)
+        self.kl_warmup_steps = int(check_non_negative("kl_warmup_steps", kl_warmup_steps, owner))
+        self.free_bits = check_non_negative("free_bits", free_bits, owner)
         if self.free_bits and (self.k > 1 or kl != "analytic"):
             raise ValueError(f"{owner}: free_bits needs k=1 and kl='analytic' (a per-dimension "
                              f"KL), got k={self.k}, kl={kl!r}.")
