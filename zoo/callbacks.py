@@ -11,14 +11,14 @@ from losses.base import check_non_negative, check_positive
 class StopOnNaN(keras.callbacks.Callback):
     """Stop training at a non-finite loss, and say what usually causes it.
 
-    Checked every ``every`` batches and at each epoch's end, not every batch: reading the
-    loss forces a device sync each step, which costs ~10% of throughput on JAX. A NaN
-    poisons every later loss (and the epoch mean), so it is still caught.
+    Checked after every batch, off the training thread: ``async_safe`` lets Keras run
+    batch-end callbacks in a worker thread (JAX, PyTorch). A callback with a batch-end hook
+    and without it turns that off for the whole list, and Keras then reads the logs after each
+    step on the training thread — a device sync that cost ~15% of ``fit``'s throughput on JAX
+    (bench/README.md). The error raised in the worker reaches ``fit`` at the next batch.
     """
 
-    def __init__(self, every=50):
-        super().__init__()
-        self.every = every
+    async_safe = True
 
     def _check(self, loss, where):
         if loss is not None and not math.isfinite(float(loss)):
@@ -30,8 +30,7 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
     def on_train_batch_end(self, batch, logs=None):
-        if batch % self.every == 0:
-            self._check((logs or {}).get("loss"), f"at batch {batch}")
+        self._check((logs or {}).get("loss"), f"at batch {batch}")
 
     def on_epoch_end(self, epoch, logs=None):
         self._check((logs or {}).get("loss"), f"in epoch {epoch + 1}")

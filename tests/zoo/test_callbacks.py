@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import keras
 
+import losses
 import zoo
 from tests.zoo.common import digits
 
@@ -46,3 +47,28 @@ def test_time_budget_ends_a_real_fit():
 def test_time_budget_refuses_bad_values(kwargs):
     with pytest.raises(ValueError, match="TimeBudget"):
         zoo.TimeBudget(**kwargs)
+
+
+@pytest.mark.parametrize("make", [zoo.StopOnNaN, lambda: zoo.BackupAndRestore("unused-backup-dir")],
+                         ids=["StopOnNaN", "BackupAndRestore"])
+def test_the_zoo_callbacks_keep_batch_end_dispatch_asynchronous(make):
+    # A callback with a batch-end hook that is not `async_safe` makes Keras read the logs after
+    # every step on the training thread (a device sync, ~15% of fit's speed on JAX).
+    # `_async_train` is Keras' own (private) switch for it; it stays off where the backend is
+    # not thread-safe (TensorFlow).
+    callbacks = keras.callbacks.CallbackList([make()], model=compiled())
+    assert callbacks._async_train == keras.src.backend.IS_THREAD_SAFE
+
+
+def test_a_per_step_checkpoint_is_not_dispatched_asynchronously(tmp_path):
+    assert not zoo.BackupAndRestore(tmp_path, save_freq=10).async_safe
+
+
+def test_a_nan_loss_is_caught_by_the_batch_check():
+    # Found by the batch-end check (in Keras' callback thread on JAX and PyTorch, which may
+    # trail the training loop by a few batches), not only at the epoch's end.
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,),
+                       likelihood=losses.Gaussian(scale=1e-30))
+    model.compile(optimizer="adam")
+    with pytest.raises(FloatingPointError, match="at batch"):
+        model.fit(digits(256), batch_size=8, epochs=1, verbose=0)
