@@ -43,6 +43,9 @@ def build_parser():
     data.add_argument("--npz-labels", default=None, help="label array inside a .npz (for --model conditional)")
     data.add_argument("--max-examples", type=int, default=None,
                       help="use at most this many examples of each split (quick runs)")
+    data.add_argument("--dynamic-binarization", action="store_true",
+                      help="grey data in [0, 1] under a Bernoulli likelihood: a fresh binarization each "
+                           "training step, validation and test binarized once (the IWAE paper's MNIST)")
     data.add_argument("--data-dir", default=None,
                       help="folder with binarized_mnist_{train,valid}.npz (default: $VAE_ZOO_DATA or ../shared/data)")
     model = parser.add_argument_group("model")
@@ -102,6 +105,9 @@ def check_arguments(args):
             args.hidden = [int(h) for h in args.hidden.split(",")]
         except ValueError:
             raise ValueError(f"--hidden takes comma-separated integers like 200,200, got {args.hidden!r}.") from None
+    if args.dynamic_binarization and args.likelihood not in (None, "bernoulli"):
+        raise ValueError(f"--dynamic-binarization draws binary images, scored by the bernoulli "
+                         f"likelihood, not --likelihood {args.likelihood}.")
     if args.resume and not args.out:
         raise ValueError("--resume needs --out DIR, the folder of the run to continue.")
 
@@ -206,6 +212,9 @@ def run(args, parser):
                              data_dir=args.data_dir, seed=args.seed)
     if args.max_examples:
         data = data.limited(args.max_examples)
+    binarize = getattr(args, "dynamic_binarization", False)  # absent in older runs' config.json
+    if binarize:
+        data = data.dynamically_binarized(args.seed)
     likelihood = zoo.factory.make_likelihood(args.likelihood, data.levels, args.scale,
                                              args.huber_alpha, args.student_df)
     keras.utils.set_random_seed(args.seed)
@@ -216,7 +225,7 @@ def run(args, parser):
         check_batch_size(args.batch_size, devices)
         print(f"data parallel over {devices} devices: {keras.distribution.list_devices()}")
     vae_options = {"beta": args.beta, "kl": args.kl, "kl_warmup_steps": args.kl_warmup,
-                   "free_bits": args.free_bits, "seed": args.seed}
+                   "free_bits": args.free_bits, "dynamic_binarization": binarize, "seed": args.seed}
     if args.k is not None:
         vae_options["k"] = args.k
     model = zoo.factory.make_model(args.model, data.shape, likelihood, data.levels, args.latent_dim,
@@ -228,6 +237,8 @@ def run(args, parser):
 
     def inputs(split):
         x = getattr(data, f"x_{split}")
+        if binarize and split == "train":  # evaluated, like validation and test, on one binarization
+            x = zoo.datasets.binarize(x, args.seed + 3)
         return (x, getattr(data, f"y_{split}")) if conditional else x
 
     write_config(out, args, data, model)

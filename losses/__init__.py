@@ -13,7 +13,7 @@ import functools
 import inspect
 
 from losses.base import DataError, Likelihood, soft_clip, sum_over_event_dims
-from losses.bernoulli import Bernoulli, bernoulli_log_prob
+from losses.bernoulli import Bernoulli, bernoulli_log_prob, bernoulli_sample
 from losses.bits import bits_per_dim, dequantization_nats
 from losses.continuous_bernoulli import (
     ContinuousBernoulli,

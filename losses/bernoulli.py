@@ -18,6 +18,16 @@ def bernoulli_log_prob(x, logits):
     return x * logits - ops.softplus(logits)
 
 
+def bernoulli_sample(probs, seed=None):
+    """x ~ Bernoulli(λ) elementwise: 1 where u < λ, u ~ U[0, 1), else 0, in λ's dtype.
+
+    Values already in {0, 1} come back unchanged (u < 1 always, u < 0 never), which is why
+    dynamic binarization (``zoo.VAE(dynamic_binarization=True)``) may see binary data too.
+    """
+    u = keras.random.uniform(ops.shape(probs), seed=seed, dtype=probs.dtype)
+    return ops.cast(u < probs, probs.dtype)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class Bernoulli(Likelihood):
     """Bernoulli p(x | λ) = λ^x (1−λ)^(1−x) over x ∈ {0, 1}; params are logits of λ.
@@ -39,9 +49,7 @@ class Bernoulli(Likelihood):
         return ops.sigmoid(self.split_output_params(params)["logits"])
 
     def sample(self, params, seed=None):
-        probs = self.mean(params)
-        u = keras.random.uniform(ops.shape(probs), seed=seed, dtype=probs.dtype)
-        return ops.cast(u < probs, probs.dtype)
+        return bernoulli_sample(self.mean(params), seed=seed)
 
     def check_data(self, x):
         super().check_data(x)

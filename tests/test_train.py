@@ -43,9 +43,11 @@ def binary_digits(tmp_path_factory):
     ("gaussian", []),
     ("huber", ["--huber-alpha", "0.5"]),
     ("continuous_bernoulli", []),
+    ("bernoulli", ["--dynamic-binarization"]),  # grey digits, binarized afresh each step
 ])
 def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
-    data = ["--data", str(binary_digits), "--npz-key", "images"] if likelihood == "bernoulli" else []
+    dynamic = "--dynamic-binarization" in extra
+    data = ["--data", str(binary_digits), "--npz-key", "images"] if likelihood == "bernoulli" and not dynamic else []
     out = tmp_path / "run"
     result = train(*QUICK, *data, "--likelihood", likelihood, *extra, "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -68,6 +70,9 @@ def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
     model = keras.saving.load_model(out / "model.keras")
     dataset = zoo.datasets.load(str(binary_digits) if data else "digits", key="images" if data else "x",
                                 seed=0).limited(300)
+    if dynamic:
+        dataset = dataset.dynamically_binarized(seed=0)
+        assert model.dynamic_binarization and config["arguments"]["dynamic_binarization"]
     elbos = [model.evaluate(dataset.x_test, batch_size=500, verbose=0, return_dict=True)["elbo"]
              for _ in range(5)]
     assert abs(np.mean(elbos) - metrics["test_elbo"]) < 0.03 * abs(metrics["test_elbo"]) + 1.0
@@ -122,6 +127,8 @@ def test_resume_after_a_kill_keeps_finished_epochs(tmp_path):
     (["--huber-alpha", "1.0", "--likelihood", "gaussian"], "applies to the huber likelihood"),
     (["--resume"], "nothing to resume"),
     (["--model", "vq_vae"], "unknown model"),
+    (["--dynamic-binarization", "--likelihood", "gaussian"], "scored by the bernoulli likelihood"),
+    (["--dynamic-binarization", "--data", "{npz}", "--npz-key", "images"], "is binary already"),
 ])
 def test_bad_arguments_exit_with_one_line(arguments, message, binary_digits, tmp_path):
     odd = tmp_path / "odd.npz"

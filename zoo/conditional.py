@@ -56,20 +56,20 @@ class ConditionalVAE(MLPVAE):
             raise DataError(f"{self.name}: labels must lie in [0, {self.num_classes}), got "
                             f"[{labels.min()}, {labels.max()}]; set num_classes.")
 
-    def _as_pair(self, x, y):
+    def _as_pair(self, x, y, training=False):
         """Labels travel inside x, so Keras' own forward pass sees them too."""
         if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:
             x, y = x
         if isinstance(x, np.ndarray):
             if y is None:
                 self._split_inputs(x, None)  # raises the "needs labels" error
-            self.check_data(x)
+            self.check_data(x, training)
             self.check_labels(x, y)
             return (x, np.asarray(y)), None
         return x, y
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        x, y = self._as_pair(x, y)
+        x, y = self._as_pair(x, y, training=True)
         if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
             validation_data = (self._as_pair(*validation_data)[0],)
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)

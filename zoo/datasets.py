@@ -45,10 +45,35 @@ class Dataset:
                for a in ("x", "y") for split in ("train", "valid", "test")}
         return dataclasses.replace(self, **cut)
 
+    def dynamically_binarized(self, seed=0):
+        """For ``VAE(dynamic_binarization=True)``: the grey training split as it is (the model
+        draws a fresh binarization each step), validation and test binarized once (``binarize``),
+        so every evaluation scores the same binary images — Burda et al.'s MNIST protocol."""
+        if self.levels == 2:
+            raise DataLoadError(f"{self.name} is binary already: dynamic binarization needs grey "
+                                f"data in [0, 1] (e.g. --data mnist).")
+        return dataclasses.replace(
+            self, name=f"{self.name} (dynamically binarized)", levels=2,
+            x_valid=binarize(self.x_valid, seed + 1), x_test=binarize(self.x_test, seed + 2),
+            note=(self.note + "; " if self.note else "") + "training images binarized afresh each "
+                 "step, validation and test once")
+
     def summary(self):
         levels = f"{self.levels} levels" if self.levels else "continuous"
         return (f"{self.name}: {len(self.x_train)} train / {len(self.x_valid)} validation / "
                 f"{len(self.x_test)} test, shape {self.shape}, {levels}")
+
+
+def binarize(x, seed=0):
+    """One stochastic binarization, x_b ~ Bernoulli(x), of data in [0, 1]: float32, seeded.
+
+    The same seed gives the same images, so evaluations of a dynamically binarized model
+    (``VAE(dynamic_binarization=True)``) all score one fixed binary test set.
+    """
+    x = np.asarray(x)
+    if x.size and (not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1):
+        raise DataLoadError("binarize: data must be finite and lie in [0, 1] (divide 8-bit pixels by 255).")
+    return (np.random.default_rng(seed).random(x.shape) < x).astype("float32")
 
 
 NAMES = ("digits", "binarized-mnist", "mnist", "fashion-mnist")

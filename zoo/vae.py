@@ -14,6 +14,11 @@ Discrete data and a continuous likelihood: with ``data_levels=L`` the data x = k
 dequantized to y = (k + u)/L, u ~ U[0, 1), fresh each step, and log p(y|z) − D·log L is
 used, so every number is a bound on the discrete data's log P(x) (DESIGN.md).
 
+Grey data and a Bernoulli likelihood: with ``dynamic_binarization=True`` each training step
+sees a fresh binarization x_b ~ Bernoulli(x) of data in [0, 1] (the MNIST protocol of Burda et
+al. 2016 and most later papers; it regularizes). Validation and test data must be binary:
+binarize them once (``zoo.datasets.binarize``), so every evaluation scores the same images.
+
 Logged metrics, per example, summed over dimensions, in nats: ``loss`` (what is minimized:
 β, KL warm-up and free bits included), ``elbo`` (the bound at β = 1), ``reconstruction``
 (−E log p(x|z)), ``kl`` (E[log q − log p], or analytic) and ``bits_per_dim`` (−elbo/(D ln 2)).
@@ -95,6 +100,8 @@ class VAE(keras.Model):
         data_levels: number of levels of discrete data (2 binary, 17 digits, 256 8-bit)
             stored as k/(L−1); continuous likelihoods then see dequantized data. None for
             data that is continuous already.
+        dynamic_binarization: train on x_b ~ Bernoulli(x), drawn afresh each step, from data
+            in [0, 1]; needs the Bernoulli likelihood. Evaluation data must be binary.
         seed: seed of the model's ``SeedGenerator`` (None: from Keras' global seed).
 
     Example:
@@ -116,6 +123,7 @@ class VAE(keras.Model):
         kl_warmup_steps=0,
         free_bits=0.0,
         data_levels=None,
+        dynamic_binarization=False,
         seed=None,
         **kwargs,
     ):
@@ -135,6 +143,10 @@ class VAE(keras.Model):
             raise ValueError(f"{owner}: free_bits needs k=1 and kl='analytic' (a per-dimension "
                              f"KL), got k={self.k}, kl={kl!r}.")
         self.data_levels = self._check_levels(data_levels, owner)
+        self.dynamic_binarization = bool(dynamic_binarization)
+        if self.dynamic_binarization and not (self.likelihood.is_discrete and self.likelihood.levels == 2):
+            raise ValueError(f"{owner}: dynamic_binarization draws binary data, which needs the "
+                             f"bernoulli likelihood, not {self.likelihood.name!r}.")
         self.seed = seed
         self.num_dims = math.prod(self.data_shape)
 
@@ -212,9 +224,12 @@ class VAE(keras.Model):
         In training mode (``fit``) it returns the per-example objective terms instead, which
         ``compute_loss`` reduces: each training step then runs the networks once.
         """
+        x, condition = self._split_inputs(x)
         if training:
-            return self.objective(*self._split_inputs(x))
-        return self.reconstruct(*self._split_inputs(x))
+            if self.dynamic_binarization:
+                x = losses.bernoulli_sample(x, seed=self.seed_generator)
+            return self.objective(x, condition)
+        return self.reconstruct(x, condition)
 
     def reconstruct(self, x, condition=None):
         z_mean, _ = self.encode(x, condition)
@@ -321,8 +336,10 @@ class VAE(keras.Model):
         return x, None
 
     # -- input checks, on arrays, before Keras sees them --------------------------------------
-    def check_data(self, x):
-        """Raise ``DataError`` naming the problem and the fix if x cannot be modelled."""
+    def check_data(self, x, training=False):
+        """Raise ``DataError`` naming the problem and the fix if x cannot be modelled.
+
+        ``training``: x is training data, which may be grey under dynamic binarization."""
         x = np.asarray(x)
         if x.ndim == len(self.data_shape) and x.shape == self.data_shape:
             raise DataError(f"{self.name}: got one example of shape {x.shape}; add a batch axis "
@@ -333,7 +350,16 @@ class VAE(keras.Model):
                 hint = f" Reshape it: x.reshape(-1, {', '.join(map(str, self.data_shape))})."
             raise DataError(f"{self.name}: data of shape {x.shape} does not match the model's "
                             f"input_shape {self.data_shape} (plus a batch axis).{hint}")
-        self.likelihood.check_data(x)
+        if training and self.dynamic_binarization:
+            losses.ContinuousBernoulli(name=f"{self.name} (dynamic_binarization)").check_data(x)
+            return
+        try:
+            self.likelihood.check_data(x)
+        except DataError as error:
+            if not self.dynamic_binarization:
+                raise
+            raise DataError(f"{error} With dynamic_binarization, only training data may be grey: "
+                            f"binarize validation and test data once, zoo.datasets.binarize(x).") from None
         if self.data_levels is not None and not self.likelihood.is_discrete:
             losses.DiscretizedLogistic(levels=self.data_levels, name=f"data_levels={self.data_levels}") \
                 .check_data(x)
@@ -346,16 +372,16 @@ class VAE(keras.Model):
                 f"k/(L−1) and pass data_levels=L (8-bit: x / 255, data_levels=256).",
                 stacklevel=3)
 
-    def _checked(self, x):
+    def _checked(self, x, training=False):
         if isinstance(x, list) and x and not isinstance(x[0], np.ndarray):
             # Keras would answer "Unrecognized data type" and print the whole list.
             raise DataError(f"{self.name}: got a Python list of {len(x)} items; pass a numpy array "
                             f"(np.asarray(x, 'float32')) or a tf.data / torch DataLoader / generator.")
         if isinstance(x, np.ndarray):
-            self.check_data(x)
+            self.check_data(x, training)
 
     def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):
-        self._checked(x)
+        self._checked(x, training=True)
         if isinstance(validation_data, (tuple, list)) and validation_data:
             self._checked(validation_data[0])
         elif isinstance(validation_data, np.ndarray):
@@ -393,6 +419,7 @@ class VAE(keras.Model):
             "kl_warmup_steps": self.kl_warmup_steps,
             "free_bits": self.free_bits,
             "data_levels": self.data_levels,
+            "dynamic_binarization": self.dynamic_binarization,
             "seed": self.seed,
         }
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import keras
 
+import zoo
 from zoo import datasets
 
 
@@ -49,3 +50,22 @@ def test_bad_npz_data_is_explained(array, match, tmp_path):
 def test_binarized_mnist_missing_says_where_to_point(tmp_path):
     with pytest.raises(datasets.DataLoadError, match="--data-dir"):
         datasets.load("binarized-mnist", data_dir=tmp_path)
+
+
+def test_binarize_draws_one_reproducible_binary_copy():
+    x = np.linspace(0, 1, 10000, dtype="float32").reshape(100, 100)
+    b = zoo.datasets.binarize(x, seed=3)
+    assert b.dtype == np.float32 and set(np.unique(b)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(b, zoo.datasets.binarize(x, seed=3))
+    assert abs(b.mean() - 0.5) < 0.02 and b[:10].mean() < 0.1 < 0.9 < b[-10:].mean()
+    with pytest.raises(zoo.datasets.DataLoadError, match="255"):
+        zoo.datasets.binarize(x * 255)
+
+
+def test_dynamically_binarized_keeps_grey_training_data_and_binarizes_the_rest():
+    data = zoo.datasets.load("digits").dynamically_binarized(seed=0)
+    assert data.levels == 2 and len(np.unique(data.x_train)) == 17
+    for x in (data.x_valid, data.x_test):
+        assert set(np.unique(x)) == {0.0, 1.0}
+    with pytest.raises(zoo.datasets.DataLoadError, match="binary already"):
+        data.dynamically_binarized()

@@ -105,6 +105,7 @@ def test_discrete_likelihood_must_match_the_data_levels():
     ({"beta": -1.0}, "beta"),
     ({"kl": "exact"}, "kl"),
     ({"likelihood": "mse"}, "Valid names"),
+    ({"likelihood": "gaussian", "dynamic_binarization": True}, "needs the bernoulli likelihood"),
 ])
 def test_bad_options_name_the_argument(kwargs, match):
     arguments = {"input_shape": (8, 8, 1), "latent_dim": 3, "hidden": (16,), **kwargs}
@@ -130,6 +131,38 @@ def test_bad_data_is_reported_before_training():
         model.fit(x, validation_data=(np.full_like(x, np.nan),), verbose=0)
     with pytest.raises(DataError, match="Python list.*np.asarray"):
         model.fit(x.tolist(), verbose=0)
+
+
+def test_dynamic_binarization_scores_fresh_binary_draws_of_grey_data():
+    # Constant logits c make −log p(x|z) = D·softplus(c) − c·Σx: for a binary draw of
+    # x = 0.3 everywhere, Σx is a whole number of ones, Binomial(64, 0.3) (mean 19.2).
+    model = mlp(dynamic_binarization=True)
+    kernel, bias = model.head.dense.weights
+    kernel.assign(np.zeros(kernel.shape, "float32"))
+    bias.assign(np.ones(bias.shape, "float32"))
+    x = np.full((200, 8, 8, 1), 0.3, "float32")
+    reconstruction = to_numpy(model(x, training=True)["reconstruction"])
+    ones = (64 * math.log1p(math.e) - reconstruction) / 1.0
+    np.testing.assert_allclose(ones, np.round(ones), atol=2e-3)
+    assert len(np.unique(np.round(ones))) > 3  # a fresh draw per example
+    assert abs(ones.mean() - 19.2) < 3 * math.sqrt(64 * 0.21 / 200)
+    # Evaluation scores the data as given: it must be binary.
+    np.testing.assert_allclose(to_numpy(model.objective(digits(4))["elbo"]).shape, (4,))
+
+
+def test_dynamic_binarization_trains_on_grey_data_and_evaluates_binary_data():
+    model = mlp(dynamic_binarization=True)
+    model.compile(optimizer="adam")
+    grey, binary = digits(64, binary=False), digits(64)
+    history = model.fit(grey, validation_data=(binary,), epochs=2, verbose=0)
+    assert np.isfinite(history.history["val_elbo"]).all()
+    with pytest.raises(DataError, match="binarize validation and test data once"):
+        model.fit(grey, validation_data=(grey,), verbose=0)
+    with pytest.raises(DataError, match="zoo.datasets.binarize"):
+        model.evaluate(grey, verbose=0)
+    with pytest.raises(DataError, match=r"dynamic_binarization.*\[0, 1\]"):
+        model.fit(grey * 16, verbose=0)
+    assert zoo.MLPVAE.from_config(model.get_config()).dynamic_binarization
 
 
 def test_a_nan_loss_stops_training_with_the_likely_cause():
