@@ -236,9 +236,7 @@ def run(args, parser):
           f"{model.count_params():,} parameters\noutputs: {out}")
 
     def inputs(split):
-        x = getattr(data, f"x_{split}")
-        if binarize and split == "train":  # evaluated, like validation and test, on one binarization
-            x = zoo.datasets.binarize(x, args.seed + 3)
+        x = data.evaluation_x(split)  # a grey training split is scored on one binarization
         return (x, getattr(data, f"y_{split}")) if conditional else x
 
     write_config(out, args, data, model)

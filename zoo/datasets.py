@@ -27,6 +27,7 @@ class Dataset:
     y_valid: np.ndarray | None = None
     y_test: np.ndarray | None = None
     note: str = ""
+    binarization_seed: int | None = None  # set by dynamically_binarized
 
     @property
     def shape(self):
@@ -53,10 +54,18 @@ class Dataset:
             raise DataLoadError(f"{self.name} is binary already: dynamic binarization needs grey "
                                 f"data in [0, 1] (e.g. --data mnist).")
         return dataclasses.replace(
-            self, name=f"{self.name} (dynamically binarized)", levels=2,
+            self, name=f"{self.name} (dynamically binarized)", levels=2, binarization_seed=seed,
             x_valid=binarize(self.x_valid, seed + 1), x_test=binarize(self.x_test, seed + 2),
             note=(self.note + "; " if self.note else "") + "training images binarized afresh each "
                  "step, validation and test once")
+
+    def evaluation_x(self, split):
+        """A split's images as evaluations score them: as stored, except the grey training split
+        of a dynamically binarized dataset, binarized once (seeded, the same every call)."""
+        x = getattr(self, f"x_{split}")
+        if split == "train" and self.binarization_seed is not None:
+            x = binarize(x, self.binarization_seed + 3)
+        return x
 
     def summary(self):
         levels = f"{self.levels} levels" if self.levels else "continuous"

@@ -69,3 +69,7 @@ def test_dynamically_binarized_keeps_grey_training_data_and_binarizes_the_rest()
         assert set(np.unique(x)) == {0.0, 1.0}
     with pytest.raises(zoo.datasets.DataLoadError, match="binary already"):
         data.dynamically_binarized()
+    scored = data.evaluation_x("train")  # the training split, as evaluations score it
+    assert set(np.unique(scored)) == {0.0, 1.0}
+    np.testing.assert_array_equal(data.evaluation_x("train"), scored)  # the same binarization every call
+    assert data.evaluation_x("test") is data.x_test
