@@ -11,6 +11,8 @@ import pathlib
 
 import numpy as np
 
+import losses
+
 
 class DataLoadError(ValueError):
     """The data could not be loaded; the message says what to do."""
@@ -80,8 +82,7 @@ def binarize(x, seed=0):
     (``VAE(dynamic_binarization=True)``) all score one fixed binary test set.
     """
     x = np.asarray(x)
-    if x.size and (not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1):
-        raise DataLoadError("binarize: data must be finite and lie in [0, 1] (divide 8-bit pixels by 255).")
+    losses.ContinuousBernoulli(name="binarize").check_data(x)  # finite, in [0, 1]; says what to do
     return (np.random.default_rng(seed).random(x.shape) < x).astype("float32")
 
 
