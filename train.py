@@ -212,8 +212,8 @@ def run(args, parser):
                              data_dir=args.data_dir, seed=args.seed)
     if args.max_examples:
         data = data.limited(args.max_examples)
-    binarize = getattr(args, "dynamic_binarization", False)  # absent in older runs' config.json
-    if binarize:
+    dynamic_binarization = getattr(args, "dynamic_binarization", False)  # absent in older runs' config.json
+    if dynamic_binarization:
         data = data.dynamically_binarized(args.seed)
     likelihood = zoo.factory.make_likelihood(args.likelihood, data.levels, args.scale,
                                              args.huber_alpha, args.student_df)
@@ -225,7 +225,8 @@ def run(args, parser):
         check_batch_size(args.batch_size, devices)
         print(f"data parallel over {devices} devices: {keras.distribution.list_devices()}")
     vae_options = {"beta": args.beta, "kl": args.kl, "kl_warmup_steps": args.kl_warmup,
-                   "free_bits": args.free_bits, "dynamic_binarization": binarize, "seed": args.seed}
+                   "free_bits": args.free_bits, "dynamic_binarization": dynamic_binarization,
+                   "seed": args.seed}
     if args.k is not None:
         vae_options["k"] = args.k
     model = zoo.factory.make_model(args.model, data.shape, likelihood, data.levels, args.latent_dim,
