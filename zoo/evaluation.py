@@ -1,9 +1,11 @@
 """Evaluating a trained VAE: importance-sampled log p(x), bits/dim, active units, KL per dim.
 
 Every function batches over examples through Keras' own ``predict`` loop (compiled on each
-backend) and works on numpy arrays; conditional models take ``(x, labels)``.
+backend, once per model and quantity) and works on numpy arrays; conditional models take
+``(x, labels)``.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -26,8 +28,35 @@ class _Function(keras.Model):
         return self.fn(self.vae, inputs)
 
 
-def _predict(model, fn, inputs, batch_size):
-    return np.asarray(_Function(model, fn).predict(inputs, batch_size=batch_size, verbose=0))
+class _FunctionCache:
+    """A model's compiled evaluation functions, keyed by (fn, fn_kwargs).
+
+    Not a dict on purpose: Keras' saving walks a model's dict and list attributes for state to
+    write, and layer attributes for sublayers to track; it ignores a plain object.
+    """
+
+    def __init__(self):
+        self.functions = {}
+
+    @classmethod
+    def of(cls, model):
+        if "_evaluation_functions" not in model.__dict__:
+            object.__setattr__(model, "_evaluation_functions", cls())
+        return model.__dict__["_evaluation_functions"].functions
+
+
+def _predict(model, fn, inputs, batch_size, **fn_kwargs):
+    """``fn(model, batch, **fn_kwargs)`` over ``inputs``, numpy out.
+
+    One ``_Function`` per model, ``fn`` and ``fn_kwargs``, so its compiled predict step is
+    reused by later calls (a fresh one per call retraced on TensorFlow and recompiled on JAX
+    every time); it reads the model's current weights on every call.
+    """
+    functions = _FunctionCache.of(model)
+    key = (fn, tuple(sorted(fn_kwargs.items())))
+    if key not in functions:
+        functions[key] = _Function(model, functools.partial(fn, **fn_kwargs))
+    return np.asarray(functions[key].predict(inputs, batch_size=batch_size, verbose=0))
 
 
 def _num_examples(inputs):
@@ -38,6 +67,13 @@ def _num_examples(inputs):
 #: float32, ~2,000 samples of a 784-pixel image. With 20,000 MNIST samples per step the
 #: intermediates fell out of the CPU cache: 1.7× slower on JAX, 1.6× on PyTorch (bench/README.md).
 DEFAULT_DECODED_VALUES = 1_600_000
+
+
+def _log_weights(vae, inputs, k):
+    """log w_j = log p(x | z_j) + log p(z_j) − log q(z_j | x), (batch, k)."""
+    data, condition = vae._split_inputs(inputs)
+    log_px, log_ratio, _, _ = vae.log_weight_terms(data, k, condition)
+    return ops.transpose(log_px - log_ratio)
 
 
 def log_likelihood(model, x, num_samples=1000, batch_size=None, max_decodes=None):
@@ -68,16 +104,11 @@ def log_likelihood(model, x, num_samples=1000, batch_size=None, max_decodes=None
     batch_size = batch_size or max(1, min(_num_examples(x), max_decodes // min(num_samples, 1000)))
     chunk = max(1, min(num_samples, max_decodes // batch_size))
 
-    def log_weights(vae, inputs, k):
-        data, condition = vae._split_inputs(inputs)
-        log_px, log_ratio, _, _ = vae.log_weight_terms(data, k, condition)
-        return ops.transpose(log_px - log_ratio)  # (batch, k)
-
     total = np.full(_num_examples(x), -np.inf)
     done = 0
     while done < num_samples:
         k = min(chunk, num_samples - done)
-        log_w = _predict(model, lambda vae, inputs: log_weights(vae, inputs, k), x, batch_size)
+        log_w = _predict(model, _log_weights, x, batch_size, k=k)
         total = np.logaddexp(total, special.logsumexp(log_w.astype("float64"), axis=1))
         done += k
     return total - math.log(num_samples)
@@ -88,20 +119,22 @@ def bits_per_dim(model, log_px):
     return float(losses.bits_per_dim(-np.mean(log_px), model.num_dims))
 
 
+def _posterior_mean(vae, inputs):
+    return vae.encode(*vae._split_inputs(inputs))[0]
+
+
+def _kl_per_dim(vae, inputs):
+    return losses.gaussian_kl_per_dim(*vae.encode(*vae._split_inputs(inputs)))
+
+
 def posterior_means(model, x, batch_size=256):
     """E_q[z | x] for every example: (num_examples, latent_dim)."""
-    def z_mean(vae, inputs):
-        return vae.encode(*vae._split_inputs(inputs))[0]
-
-    return _predict(model, z_mean, x, batch_size)
+    return _predict(model, _posterior_mean, x, batch_size)
 
 
 def kl_per_dim(model, x, batch_size=256):
     """Mean analytic KL(q(z_i|x) ‖ N(0, 1)) of each latent dimension over the data, nats."""
-    def per_dim(vae, inputs):
-        return losses.gaussian_kl_per_dim(*vae.encode(*vae._split_inputs(inputs)))
-
-    return _predict(model, per_dim, x, batch_size).mean(axis=0)
+    return _predict(model, _kl_per_dim, x, batch_size).mean(axis=0)
 
 
 def active_units(model, x, threshold=1e-2, batch_size=256):

@@ -48,3 +48,41 @@ def test_bad_arguments(trained):
     model, x = trained
     with pytest.raises(ValueError, match="num_samples"):
         zoo.log_likelihood(model, x, num_samples=0)
+
+
+def _saved_entries(model, path):
+    """Every group and dataset in the weights file of ``model.save(path)``."""
+    import zipfile, h5py
+
+    model.save(path)
+    names = []
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as file:
+        h5py.File(file, "r").visit(names.append)
+    return names
+
+
+def test_each_quantity_compiles_once_per_model_reads_current_weights_and_is_not_saved(tmp_path):
+    keras.utils.set_random_seed(1)
+    x = digits(16)
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(8,))
+    weights, saved = len(model.weights), _saved_entries(model, tmp_path / "before.keras")
+    for _ in range(2):
+        zoo.posterior_means(model, x)
+        zoo.log_likelihood(model, x, num_samples=3)
+    functions = model._evaluation_functions.functions
+    assert len(functions) == 2  # posterior means; log weights at k = 3
+    steps = {key: f.predict_function for key, f in functions.items()}
+    zoo.log_likelihood(model, x, num_samples=5)
+    assert len(functions) == 3 and all(functions[key].predict_function is step
+                                       for key, step in steps.items())
+
+    # The cached step is not a snapshot: it sees weights set after it was compiled.
+    model.posterior.kernel.assign(np.zeros(model.posterior.kernel.shape))
+    model.posterior.bias.assign(np.full(model.posterior.bias.shape, 0.5))
+    np.testing.assert_allclose(zoo.posterior_means(model, x), 0.5)
+
+    # Neither a weight nor a part of the saved model.
+    assert len(model.weights) == weights
+    assert _saved_entries(model, tmp_path / "after.keras") == saved
+    reloaded = keras.saving.load_model(tmp_path / "after.keras")
+    np.testing.assert_allclose(zoo.posterior_means(reloaded, x), 0.5)
