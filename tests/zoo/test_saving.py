@@ -64,3 +64,27 @@ def test_a_checkpoint_of_another_model_is_refused_by_name(tmp_path):
     resumed = mlp(latent_dim=3)
     resumed.fit(digits(32), epochs=2, verbose=0, callbacks=[zoo.BackupAndRestore(backup)])
     assert keras.ops.convert_to_numpy(resumed.optimizer.iterations) > 0
+
+
+def test_steps_per_execution_defaults_per_backend_and_reloads_as_the_default(tmp_path):
+    from zoo.vae import DEFAULT_STEPS_PER_EXECUTION
+
+    default = DEFAULT_STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
+    x = digits(45)
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    model.compile(optimizer="adam")
+    assert model.steps_per_execution == default
+    # Every batch is a step, the last partial group of steps too: 45 / 4 → 12 steps.
+    model.fit(x, batch_size=4, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == 12
+    # Saved as "the default", so the file loads on a backend with another one (PyTorch: 1).
+    assert model.get_compile_config()["steps_per_execution"] is None
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.compiled and reloaded.steps_per_execution == default
+    assert type(reloaded.optimizer) is type(model.optimizer)
+
+    explicit = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    explicit.compile(optimizer="adam", steps_per_execution=1)
+    assert explicit.steps_per_execution == 1
+    assert explicit.get_compile_config()["steps_per_execution"] == 1
