@@ -231,9 +231,10 @@ LOOPS = {"jax": loop_jax, "tensorflow": loop_tensorflow, "torch": loop_torch}
 
 
 def compile_options(args):
-    """``model.compile`` options to try (defaults: Keras' own)."""
+    """``model.compile`` options to try (defaults: the zoo's, i.e. Keras' except
+    ``zoo.vae.DEFAULT_STEPS_PER_EXECUTION``)."""
     options = {}
-    if args.steps_per_execution != 1:
+    if args.steps_per_execution is not None:
         options["steps_per_execution"] = args.steps_per_execution
     if args.jit_compile != "auto":
         options["jit_compile"] = args.jit_compile == "true"
@@ -253,9 +254,11 @@ def run_backend(args):
     for batch_size in args.batch_sizes:
         pairs, fit_examples, hand_examples, model = bench_pairs(x, batch_size, args.epochs, LOOPS[backend],
                                                                  compile_options(args))
-        numbers = summarize(pairs, fit_examples, hand_examples)
+        numbers = {**summarize(pairs, fit_examples, hand_examples),
+                   "steps_per_execution": model.steps_per_execution}
         result["batches"][batch_size] = numbers
-        print(f"{backend} batch {batch_size}: fit {numbers['fit_examples_per_s']:,}/s, hand-written "
+        print(f"{backend} batch {batch_size} (steps_per_execution {model.steps_per_execution}): "
+              f"fit {numbers['fit_examples_per_s']:,}/s, hand-written "
               f"{numbers['loop_examples_per_s']:,}/s, median ratio {numbers['ratio']:.2f} of "
               f"{numbers['ratios']} (per CPU second: {numbers['cpu_ratio']:.2f})", flush=True)
     if args.is_images:
@@ -279,7 +282,8 @@ def main():
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--batch-sizes", default="128,20")
     parser.add_argument("--epochs", type=int, default=3, help="timed pairs of epochs (after a warm-up pair)")
-    parser.add_argument("--steps-per-execution", type=int, default=1, help="model.compile option to try")
+    parser.add_argument("--steps-per-execution", type=int, default=None,
+                        help="model.compile option to try (default: the zoo's, 10 on TensorFlow, else 1)")
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                         help="model.compile option to try")
     parser.add_argument("--is-images", type=int, default=10000, help="images for the IS timing (0: skip)")
