@@ -1,3 +1,6 @@
+import zipfile
+
+import h5py
 import numpy as np
 import pytest
 import keras
@@ -52,8 +55,6 @@ def test_bad_arguments(trained):
 
 def _saved_entries(model, path):
     """Every group and dataset in the weights file of ``model.save(path)``."""
-    import zipfile, h5py
-
     model.save(path)
     names = []
     with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as file:
