@@ -249,11 +249,11 @@ def run_backend(args):
     backend = keras.backend.backend()
     x, valid = load_mnist(args.data_dir)
     x = x[: args.max_examples] if args.max_examples else x
-    result = {"backend": backend, "keras": keras.__version__, "compile_options": compile_options(args),
-              "batches": {}}
+    options = compile_options(args)
+    result = {"backend": backend, "keras": keras.__version__, "compile_options": options, "batches": {}}
     for batch_size in args.batch_sizes:
         pairs, fit_examples, hand_examples, model = bench_pairs(x, batch_size, args.epochs, LOOPS[backend],
-                                                                 compile_options(args))
+                                                                 options)
         numbers = {**summarize(pairs, fit_examples, hand_examples),
                    "steps_per_execution": model.steps_per_execution}
         result["batches"][batch_size] = numbers
@@ -304,14 +304,14 @@ def main():
         if code:
             return code
         rows.append(json.loads((pathlib.Path(args.results_dir) / f"throughput-{backend}.json").read_text()))
-    print("\n| backend | batch | fit (examples/s) | hand-written (examples/s) | fit / hand-written, "
-          "median (range) | same, per CPU second |")
-    print("|---|---|---|---|---|---|")
+    print("\n| backend | batch | steps per execution | fit (examples/s) | hand-written (examples/s) "
+          "| fit / hand-written, median (range) | same, per CPU second |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         for batch, r in row["batches"].items():
             spread = f"{min(r['ratios']):.2f}–{max(r['ratios']):.2f}"
-            print(f"| {row['backend']} | {batch} | {r['fit_examples_per_s']:,} | {r['loop_examples_per_s']:,} "
-                  f"| {r['ratio']:.2f} ({spread}) | {r['cpu_ratio']:.2f} |")
+            print(f"| {row['backend']} | {batch} | {r['steps_per_execution']} | {r['fit_examples_per_s']:,} "
+                  f"| {r['loop_examples_per_s']:,} | {r['ratio']:.2f} ({spread}) | {r['cpu_ratio']:.2f} |")
     return 0
 
 
