@@ -1,5 +1,6 @@
 """A smoke test of the benchmarks with a tiny budget (the real runs live in bench/, not CI)."""
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -14,16 +15,24 @@ from zoo.datasets import default_data_dir
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.skipif(not (default_data_dir() / "binarized_mnist_train.npz").exists(),
-                    reason=f"binarized MNIST is not in {default_data_dir()} (set VAE_ZOO_DATA)")
-def test_throughput_smoke(tmp_path):
+needs_binarized_mnist = pytest.mark.skipif(
+    not (default_data_dir() / "binarized_mnist_train.npz").exists(),
+    reason=f"binarized MNIST is not in {default_data_dir()} (set VAE_ZOO_DATA)")
+
+
+def run_bench(script, arguments, tmp_path):
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "throughput.py"), "--worker", "--max-examples", "600",
-         "--batch-sizes", "100", "--is-images", "20", "--is-samples", "10",
-         "--results-dir", str(tmp_path)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [sys.executable, str(ROOT / "bench" / script), *arguments, "--results-dir", str(tmp_path)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@needs_binarized_mnist
+def test_throughput_smoke(tmp_path):
+    run_bench("throughput.py", ["--worker", "--max-examples", "600", "--batch-sizes", "100",
+                                "--is-images", "20", "--is-samples", "10"], tmp_path)
     row = json.loads((tmp_path / f"throughput-{BACKEND}.json").read_text())
     numbers = row["batches"]["100"]
     assert numbers["fit_examples_per_s"] > 0 and numbers["loop_examples_per_s"] > 0
@@ -31,12 +40,8 @@ def test_throughput_smoke(tmp_path):
 
 
 def test_likelihood_smoke(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "likelihood.py"), "--model", "grey", "--minutes", "0.005",
-         "--max-examples", "100", "--eval-samples", "5", "--results-dir", str(tmp_path)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_bench("likelihood.py", ["--model", "grey", "--minutes", "0.005", "--max-examples", "100",
+                                         "--eval-samples", "5"], tmp_path)
     record = json.loads((tmp_path / f"likelihood-grey-{BACKEND}.json").read_text())
     rows = record["results"]
     assert len(rows) == 8 and "| likelihood | backend |" in result.stdout
@@ -44,3 +49,29 @@ def test_likelihood_smoke(tmp_path):
         # Bounds on 17-level 8×8 data: positive code lengths below 4.09 bits/dim (uniform).
         assert 0 < row["test_bits_per_dim"] < 20, (name, row)
         assert row["epochs"] >= 1 and row["train_cpu_minutes"] >= 0 and row["examples_per_s"] > 0
+
+
+@needs_binarized_mnist
+def test_likelihood_warm_start_smoke(tmp_path):
+    # The k=1 networks' weights must load into the k=5 model on this backend, and both phases
+    # count against the budget.
+    run_bench("likelihood.py", ["--model", "iwae_mnist_k5", "--minutes", "0.02", "--warm-start-minutes",
+                                "0.01", "--max-examples", "100", "--eval-samples", "5"], tmp_path)
+    row = json.loads((tmp_path / f"likelihood-iwae_mnist_k5-warm1-{BACKEND}.json").read_text())["results"]
+    warm = row["warm_start"]
+    assert warm["k"] == 1 and warm["epochs"] >= 1 and row["epochs"] >= 1
+    assert row["train_cpu_minutes"] >= warm["train_cpu_minutes"] > 0
+    assert len(row["val_negative_elbo_by_epoch"]) == row["epochs"]
+    assert 0 < row["test_nll"] < 1000  # positive and finite: 784 binary pixels, barely trained
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--model", "iwae_mnist_k50", "--minutes", "5", "--warm-start-minutes", "5"], "less than --minutes"),
+    (["--model", "grey", "--minutes", "5", "--warm-start-minutes", "1"], "Table 3 models"),
+])
+def test_likelihood_rejects_bad_warm_start(arguments, message):
+    spec = importlib.util.spec_from_file_location("bench_likelihood", ROOT / "bench" / "likelihood.py")
+    likelihood = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(likelihood)
+    with pytest.raises(SystemExit, match=message):
+        likelihood.main(arguments)
