@@ -47,7 +47,9 @@ def build_parser():
                       help="grey data in [0, 1] under a Bernoulli likelihood: a fresh binarization each "
                            "training step, validation and test binarized once (the IWAE paper's MNIST)")
     data.add_argument("--data-dir", default=None,
-                      help="folder with binarized_mnist_{train,valid}.npz (default: $VAE_ZOO_DATA or ../shared/data)")
+                      help="folder with binarized_mnist_{train,valid}.npz (default: $VAE_ZOO_DATA or "
+                           "../shared/data); with --data mnist / fashion-mnist, a folder holding a copy "
+                           "of keras.datasets' mnist.npz / fashion-mnist.npz, read instead of downloading")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="mlp", help="mlp | conv | conditional | two_layer | a preset: " + ", ".join(PRESETS))
     model.add_argument("--likelihood", default=None,

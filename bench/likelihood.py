@@ -68,7 +68,9 @@ def build_parser():
     parser.add_argument("--dynamic-binarization", action="store_true",
                         help="Table 3 models on grey MNIST binarized afresh each step (needs internet once)")
     parser.add_argument("--max-examples", type=int, default=None, help="cap every split (smoke runs)")
-    parser.add_argument("--data-dir", default=None, help="folder with binarized_mnist_{train,valid}.npz")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with binarized_mnist_{train,valid}.npz; with --dynamic-binarization, "
+                             "a folder with a copy of keras.datasets' mnist.npz (default: download it)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
     return parser
@@ -154,7 +156,7 @@ def run_table3(args, backend):
     import zoo
 
     if args.dynamic_binarization:
-        data = zoo.datasets.load("mnist", seed=args.seed).dynamically_binarized(args.seed)
+        data = zoo.datasets.load("mnist", data_dir=args.data_dir, seed=args.seed).dynamically_binarized(args.seed)
     else:
         data = zoo.datasets.load("binarized-mnist", data_dir=args.data_dir, seed=args.seed)
     if args.max_examples:

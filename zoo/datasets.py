@@ -102,7 +102,10 @@ def load(name, key="x", label_key=None, data_dir=None, validation_fraction=0.1, 
     Args:
         name: ``digits``, ``binarized-mnist``, ``mnist``, ``fashion-mnist`` or a path to .npz.
         key, label_key: the arrays to read from a .npz (labels optional).
-        data_dir: folder with ``binarized_mnist_{train,valid}.npz`` (default: ``default_data_dir()``).
+        data_dir: folder with ``binarized_mnist_{train,valid}.npz`` (default: ``default_data_dir()``);
+            for ``mnist`` / ``fashion-mnist``, a folder holding a copy of the keras.datasets file
+            (``mnist.npz`` / ``fashion-mnist.npz``: x_train, y_train, x_test, y_test), read
+            instead of downloading — for machines without internet.
         validation_fraction: share of the training data held out for validation.
         seed: seed of the shuffle that makes the splits.
     """
@@ -112,7 +115,7 @@ def load(name, key="x", label_key=None, data_dir=None, validation_fraction=0.1, 
         return _binarized_mnist(pathlib.Path(data_dir) if data_dir else default_data_dir(),
                                 validation_fraction, seed)
     if name in ("mnist", "fashion-mnist"):
-        return _keras_dataset(name, validation_fraction, seed)
+        return _keras_dataset(name, validation_fraction, seed, data_dir)
     if str(name).endswith(".npz") or os.path.exists(str(name)):
         return _npz(pathlib.Path(name), key, label_key, validation_fraction, seed)
     raise DataLoadError(f"Unknown dataset {name!r}: use one of {', '.join(NAMES)} or a path to a .npz file.")
@@ -155,23 +158,60 @@ def _binarized_mnist(folder, validation_fraction, seed):
                         "official 10,000-image validation set, since no test file is shipped")
 
 
-def _keras_dataset(name, validation_fraction, seed):
-    import keras
+KERAS_FILE_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
-    module = keras.datasets.mnist if name == "mnist" else keras.datasets.fashion_mnist
-    try:
-        (x_train, y_train), (x_test, y_test) = module.load_data()
-    except Exception as error:  # no network, proxy, corrupt cache: all end here
-        raise DataLoadError(
-            f"could not download {name} via keras.datasets ({type(error).__name__}: "
-            f"{str(error)[:120]}). It needs internet access once (cached in ~/.keras/datasets); "
-            f"offline, use --data digits, --data binarized-mnist or your own .npz."
-        ) from None
+
+def _keras_dataset(name, validation_fraction, seed, data_dir=None):
+    if data_dir is not None:
+        (x_train, y_train), (x_test, y_test), source = _keras_file(name, pathlib.Path(data_dir))
+    else:
+        (x_train, y_train), (x_test, y_test), source = _download_keras_dataset(name), "keras.datasets"
     train = (x_train.astype("float32") / 255.0)[..., None]
     test = (x_test.astype("float32") / 255.0)[..., None]
     (x_valid, y_valid), (x_train, y_train) = _split(train, y_train.astype("int64"), (validation_fraction,), seed)
     return Dataset(name, x_train, x_valid, test, 256, y_train, y_valid, y_test.astype("int64"),
-                   note="keras.datasets, 8-bit grey levels scaled to [0, 1]")
+                   note=f"{source}, 8-bit grey levels scaled to [0, 1]")
+
+
+def _download_keras_dataset(name):
+    import keras
+
+    module = keras.datasets.mnist if name == "mnist" else keras.datasets.fashion_mnist
+    try:
+        return module.load_data()
+    except Exception as error:  # no network, proxy, corrupt cache: all end here
+        raise DataLoadError(
+            f"could not download {name} via keras.datasets ({type(error).__name__}: "
+            f"{str(error)[:120]}). It needs internet access once (cached in ~/.keras/datasets); "
+            f"offline, use --data digits, --data binarized-mnist, your own .npz, or a copy of "
+            f"{name}.npz in --data-dir."
+        ) from None
+
+
+def _keras_file(name, folder):
+    """keras.datasets' arrays from ``folder/<name>.npz``: uint8 images (N, 28, 28), int labels."""
+    path = folder / f"{name}.npz"
+    if not path.exists():
+        raise DataLoadError(
+            f"{path} does not exist. With a data folder, {name} is read from {name}.npz there "
+            f"(uint8 arrays {', '.join(KERAS_FILE_KEYS)}, as keras.datasets' mnist.npz); without "
+            f"one it is downloaded by keras.datasets.")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as error:
+        raise DataLoadError(f"could not read {path} as .npz ({error}).") from None
+    with archive:
+        missing = [key for key in KERAS_FILE_KEYS if key not in archive.files]
+        if missing:
+            raise DataLoadError(f"{path} lacks {missing}: a {name} file needs "
+                                f"{', '.join(KERAS_FILE_KEYS)} (it has {archive.files}).")
+        x_train, y_train, x_test, y_test = (np.asarray(archive[key]) for key in KERAS_FILE_KEYS)
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        if x.dtype != np.uint8 or x.ndim != 3 or len(x) == 0 or len(y) != len(x):
+            raise DataLoadError(
+                f"{path}: x_{split} must be uint8 images (N, H, W) with N labels in y_{split}, got "
+                f"{x.dtype} {x.shape} and {len(y)} labels.")
+    return (x_train, y_train), (x_test, y_test), str(path)
 
 
 def _read_npz(path, key, label_key):

@@ -23,6 +23,54 @@ def test_keras_datasets_without_network_say_what_to_do(monkeypatch):
         datasets.load("mnist")
 
 
+def keras_format_file(folder, name="mnist", **replace):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+              "y_train": rng.integers(0, 10, 40, dtype=np.uint8),
+              "x_test": rng.integers(0, 256, (8, 28, 28), dtype=np.uint8),
+              "y_test": rng.integers(0, 10, 8, dtype=np.uint8), **replace}
+    np.savez(folder / f"{name}.npz", **{k: v for k, v in arrays.items() if v is not None})
+    return arrays
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_keras_dataset_read_from_a_copy_in_data_dir(name, tmp_path, monkeypatch):
+    def no_download():
+        raise AssertionError("downloaded although a local copy was given")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_download)
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", no_download)
+    arrays = keras_format_file(tmp_path, name)
+    data = datasets.load(name, data_dir=tmp_path, validation_fraction=0.25, seed=1)
+    assert (len(data.x_train), len(data.x_valid), len(data.x_test)) == (30, 10, 8)
+    assert data.shape == (28, 28, 1) and data.levels == 256 and str(tmp_path) in data.note
+    # keras.datasets' scaling (/255, not /256) and its official test split, in order.
+    np.testing.assert_array_equal(data.x_test[..., 0], arrays["x_test"] / np.float32(255.0))
+    np.testing.assert_array_equal(data.y_test, arrays["y_test"])
+    restored = np.concatenate([data.x_train, data.x_valid])[..., 0] * 255.0
+    assert sorted(map(bytes, np.round(restored).astype(np.uint8))) == sorted(map(bytes, arrays["x_train"]))
+
+
+@pytest.mark.parametrize("replace,match", [
+    ({"y_test": None}, r"lacks \['y_test'\]"),
+    ({"x_train": np.zeros((40, 784), np.uint8)}, "must be uint8 images"),
+    ({"x_test": np.zeros((8, 28, 28), np.float32)}, "must be uint8 images"),
+    ({"y_train": np.zeros(39, np.uint8)}, "39 labels"),
+])
+def test_bad_keras_format_file_is_explained(replace, match, tmp_path):
+    keras_format_file(tmp_path, **replace)
+    with pytest.raises(datasets.DataLoadError, match=match):
+        datasets.load("mnist", data_dir=tmp_path)
+
+
+def test_keras_dataset_missing_from_data_dir_says_what_is_expected(tmp_path):
+    (tmp_path / "fashion-mnist.npz").write_bytes(b"not a zip")
+    with pytest.raises(datasets.DataLoadError, match="mnist.npz does not exist.*x_train, y_train"):
+        datasets.load("mnist", data_dir=tmp_path)
+    with pytest.raises(datasets.DataLoadError, match="could not read .*fashion-mnist.npz"):
+        datasets.load("fashion-mnist", data_dir=tmp_path)
+
+
 @pytest.mark.parametrize("array,levels", [
     ((np.arange(60 * 16).reshape(60, 16) % 256).astype("uint8"), 256),
     ((np.arange(60 * 16).reshape(60, 4, 4) % 2).astype("float32"), 2),
