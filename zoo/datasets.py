@@ -196,11 +196,7 @@ def _keras_file(name, folder):
             f"{path} does not exist. With a data folder, {name} is read from {name}.npz there "
             f"(uint8 arrays {', '.join(KERAS_FILE_KEYS)}, as keras.datasets' mnist.npz); without "
             f"one it is downloaded by keras.datasets.")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:
-        raise DataLoadError(f"could not read {path} as .npz ({error}).") from None
-    with archive:
+    with _open_npz(path) as archive:
         missing = [key for key in KERAS_FILE_KEYS if key not in archive.files]
         if missing:
             raise DataLoadError(f"{path} lacks {missing}: a {name} file needs "
@@ -214,13 +210,17 @@ def _keras_file(name, folder):
     return (x_train, y_train), (x_test, y_test), str(path)
 
 
+def _open_npz(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as error:
+        raise DataLoadError(f"could not read {path} as .npz ({error}).") from None
+
+
 def _read_npz(path, key, label_key):
     if not path.exists():
         raise DataLoadError(f"data file {path} does not exist.")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:
-        raise DataLoadError(f"could not read {path} as .npz ({error}).") from None
+    archive = _open_npz(path)
     if key not in archive.files:
         raise DataLoadError(f"{path} has no array {key!r}; it has {archive.files}. "
                             f"Choose one with --npz-key.")
