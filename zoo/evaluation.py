@@ -140,6 +140,9 @@ def kl_per_dim(model, x, batch_size=256):
 def active_units(model, x, threshold=1e-2, batch_size=256):
     """Latent dimensions u with Cov_x(E_q[z_u | x]) > threshold (Burda et al. 2016).
 
+    z is what ``model.encode`` describes: for ``TwoLayerVAE``, the top layer h2 (for h1, apply
+    the same test to ``model.encode_h1(x)[0]``).
+
     Returns (number of active units, per-dimension variances).
     """
     variances = posterior_means(model, x, batch_size).var(axis=0)
