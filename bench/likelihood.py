@@ -207,8 +207,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.minutes <= 0 or args.eval_samples <= 0:
         sys.exit("likelihood.py: --minutes and --eval-samples must be > 0.")
-    if not 0 <= args.warm_start_minutes < args.minutes:
-        sys.exit("likelihood.py: --warm-start-minutes must be >= 0 and less than --minutes.")
+    if not 0 <= args.warm_start_minutes < args.minutes or args.warm_start_k < 1:
+        sys.exit("likelihood.py: --warm-start-minutes must be >= 0 and less than --minutes, "
+                 "--warm-start-k >= 1.")
     if args.warm_start_minutes and args.model == "grey":
         sys.exit("likelihood.py: --warm-start-minutes applies to the Table 3 models, not grey.")
     if args.dynamic_binarization and args.model == "grey":

@@ -68,6 +68,7 @@ def test_likelihood_warm_start_smoke(tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "iwae_mnist_k50", "--minutes", "5", "--warm-start-minutes", "5"], "less than --minutes"),
     (["--model", "grey", "--minutes", "5", "--warm-start-minutes", "1"], "Table 3 models"),
+    (["--model", "iwae_mnist_k5", "--warm-start-minutes", "1", "--warm-start-k", "0"], "--warm-start-k >= 1"),
 ])
 def test_likelihood_rejects_bad_warm_start(arguments, message):
     spec = importlib.util.spec_from_file_location("bench_likelihood", ROOT / "bench" / "likelihood.py")
