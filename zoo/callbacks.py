@@ -19,21 +19,37 @@ class StopOnNaN(keras.callbacks.Callback):
     """
 
     async_safe = True
+    _group = 1  # steps per execution, read once at the start of training
 
-    def _check(self, loss, where):
-        if loss is not None and not math.isfinite(float(loss)):
-            self.model.stop_training = True
-            raise FloatingPointError(
-                f"The loss became {float(loss)} {where}; training stopped. Likely causes: "
-                f"a learning rate too high for this likelihood (try a 10× smaller one), data with "
-                f"NaN/inf or outside the likelihood's support, or a fixed σ far too small."
-            )
+    def on_train_begin(self, logs=None):
+        # Read here, on the training thread: on JAX `self.model` syncs the training state, which
+        # the batch-end hook (in Keras' callback thread) must not do.
+        self._group = getattr(self.model, "steps_per_execution", 1) or 1
+
+    def _check(self, loss, batch=None, epoch=None):
+        if loss is None or math.isfinite(float(loss)):
+            return
+        self.model.stop_training = True
+        where = f"in epoch {epoch + 1}" if epoch is not None else self._where(batch)
+        raise FloatingPointError(
+            f"The loss became {float(loss)} {where}; training stopped. Likely causes: "
+            f"a learning rate too high for this likelihood (try a 10× smaller one), data with "
+            f"NaN/inf or outside the likelihood's support, or a fixed σ far too small."
+        )
+
+    def _where(self, batch):
+        # With steps_per_execution = n, Keras reports a group of n steps by its last index,
+        # unclipped past the epoch's end (keras-team/keras#20861): name the steps it covers.
+        steps = (self.params or {}).get("steps")
+        first = max(0, batch - self._group + 1)
+        last = batch if steps is None else min(batch, steps - 1)
+        return f"at batch {last}" if first >= last else f"in batches {first}–{last}"
 
     def on_train_batch_end(self, batch, logs=None):
-        self._check((logs or {}).get("loss"), f"at batch {batch}")
+        self._check((logs or {}).get("loss"), batch=batch)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check((logs or {}).get("loss"), f"in epoch {epoch + 1}")
+        self._check((logs or {}).get("loss"), epoch=epoch)
 
 
 class EpochTimer(keras.callbacks.Callback):

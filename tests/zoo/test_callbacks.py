@@ -70,5 +70,23 @@ def test_a_nan_loss_is_caught_by_the_batch_check():
     model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,),
                        likelihood=losses.Gaussian(scale=1e-30))
     model.compile(optimizer="adam")
-    with pytest.raises(FloatingPointError, match="at batch"):
+    # TensorFlow runs 10 steps per execution by default: "in batches 0–9".
+    with pytest.raises(FloatingPointError, match=r"(at batch \d+|in batches \d+–\d+);"):
         model.fit(digits(256), batch_size=8, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("group, batch, where", [
+    (1, 7, "at batch 7"),
+    (10, 19, "in batches 10–19"),
+    (10, 29, "at batch 20"),  # the last, partial group of a 21-step epoch, reported as step 29
+])
+def test_the_nan_message_names_the_steps_of_an_execution_group(group, batch, where):
+    callback = zoo.StopOnNaN()
+    model = compiled()
+    model.steps_per_execution = group
+    callback.set_model(model)
+    callback.set_params({"steps": 21})
+    callback.on_train_begin()
+    with pytest.raises(FloatingPointError, match=f"became nan {where};"):
+        callback.on_train_batch_end(batch, {"loss": float("nan")})
+    assert model.stop_training
