@@ -257,7 +257,7 @@ def run(args, parser):
     fit_inputs = (data.x_train, data.y_train) if conditional else (data.x_train,)
     model.fit(*fit_inputs, epochs=args.epochs, batch_size=args.batch_size,
               validation_data=(inputs("valid"),), callbacks=callbacks, verbose=args.verbose)
-    model.save(out / "model.keras")
+    zoo.save_model(model, out / "model.keras")
 
     print(f"evaluating: ELBO and importance-sampled log-likelihood with k={args.eval_samples} …")
     metrics = evaluate(model, inputs, data, args)

@@ -169,7 +169,7 @@ def run_table3(args, backend):
         warm_start_model = zoo.presets.get(args.model, **options, k=args.warm_start_k)
     result = train_and_score(model, data, args, args.batch_size or 128, warm_start_model)
     result["paper_test_nll"] = PAPER_NLL[args.model]
-    model.save(pathlib.Path(args.results_dir) / f"likelihood-{run_name(args)}-{backend}.keras")
+    zoo.save_model(model, pathlib.Path(args.results_dir) / f"likelihood-{run_name(args)}-{backend}.keras")
     row = (f"| {args.model} | {backend} | {result['paper_test_nll']:.2f} | {result['test_nll']:.2f} "
            f"| {result['test_negative_elbo']:.2f} | {result['epochs']} | {result['train_cpu_minutes']:.0f} "
            f"| {result['train_wall_minutes']:.0f} |")

@@ -16,5 +16,5 @@ from zoo.conditional import ConditionalVAE
 from zoo.two_layer import TwoLayerVAE
 from zoo.evaluation import active_units, bits_per_dim, kl_per_dim, log_likelihood, posterior_means
 from zoo import presets
-from zoo.saving import BackupAndRestore, ModelFileError, load_model
+from zoo.saving import BackupAndRestore, ModelFileError, load_model, save_model
 from zoo import datasets, factory, plots

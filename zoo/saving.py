@@ -1,10 +1,12 @@
-"""Loading saved models and checkpoints with errors that say what went wrong and what to do.
+"""Saving and loading models and checkpoints, with errors that say what went wrong and what to do.
 
 Keras reports a corrupt or truncated ``.keras`` file as "File not found" and a checkpoint of
 another architecture as "A total of N objects could not be loaded"; ``load_model`` and
-``BackupAndRestore`` here tell the cases apart.
+``BackupAndRestore`` here tell the cases apart. ``save_model`` never leaves a half-written file
+where a model was.
 """
 
+import os
 import pathlib
 import zipfile
 
@@ -36,6 +38,24 @@ def check_model_file(path):
         raise ModelFileError(f"{path} is corrupt or truncated ({damaged or 'no config.json'} "
                              f"unreadable), e.g. by an interrupted save or copy: save the model "
                              f"again, or load an earlier copy.")
+
+
+def save_model(model, path, **kwargs):
+    """``model.save(path)``, atomically: written beside ``path`` and renamed into place.
+
+    An interrupted save (a kill, a full disk) leaves the previous file at ``path`` intact and at
+    most a stray ``<name>.partial.keras``, instead of a truncated model.
+    """
+    path = pathlib.Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: a model file must end in .keras (Keras' format).")
+    partial = path.with_name(path.stem + ".partial.keras")
+    try:
+        model.save(partial, **kwargs)
+        os.replace(partial, path)  # atomic on one filesystem
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def load_model(path, **kwargs):

@@ -1,5 +1,7 @@
 """Loading models and checkpoints: damaged files and mismatched checkpoints say so (zoo/saving.py)."""
 
+import pathlib
+
 import numpy as np
 import pytest
 import keras
@@ -50,6 +52,37 @@ def test_missing_and_wrong_kind_of_file(tmp_path):
     (tmp_path / "weights.h5").write_bytes(b"x")
     with pytest.raises(ModelFileError, match="not a .keras file"):
         zoo.load_model(tmp_path / "weights.h5")
+
+
+def test_save_model_writes_a_loadable_file(tmp_path):
+    model = mlp()
+    zoo.save_model(model, tmp_path / "vae.keras")
+    assert [p.name for p in tmp_path.iterdir()] == ["vae.keras"]
+    x = digits(8)
+    np.testing.assert_array_equal(to_numpy(zoo.load_model(tmp_path / "vae.keras").predict(x, verbose=0)),
+                                  to_numpy(model.predict(x, verbose=0)))
+
+
+def test_an_interrupted_save_model_leaves_the_previous_file(saved, tmp_path, monkeypatch):
+    path = tmp_path / "vae.keras"
+    path.write_bytes(saved[0].read_bytes())
+    model = mlp(latent_dim=4)
+
+    def interrupted_save(self, filepath, **kwargs):
+        pathlib.Path(filepath).write_bytes(b"half a zip")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        zoo.save_model(model, path)
+    assert path.read_bytes() == saved[0].read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["vae.keras"]  # no partial file left
+    zoo.load_model(path)
+
+
+def test_save_model_wants_a_keras_file_name(tmp_path):
+    with pytest.raises(ModelFileError, match="must end in .keras"):
+        zoo.save_model(mlp(), tmp_path / "vae.h5")
 
 
 def test_a_checkpoint_of_another_model_is_refused_by_name(tmp_path):
