@@ -126,8 +126,9 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
                               decades * share)
         # Same layers (built in the constructor), same weight order: only the objective (k) differs.
         model.set_weights(warm_start_model.get_weights())
-        minutes, lr, decades = minutes - args.warm_start_minutes, lr * 10.0 ** (-decades * share), \
-            decades * (1.0 - share)
+        minutes -= args.warm_start_minutes
+        lr *= 10.0 ** (-decades * share)  # where the warm phase's decay ended
+        decades *= 1.0 - share
     result = fit_for_budget(model, data, args, batch_size, minutes, lr, decades)
     if warm is not None:
         result["warm_start"] = {"k": warm_start_model.k, **warm}
