@@ -6,6 +6,7 @@ another architecture as "A total of N objects could not be loaded"; ``load_model
 where a model was.
 """
 
+import json
 import os
 import pathlib
 import zipfile
@@ -73,6 +74,15 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         # Saving per epoch (or never), its batch-end hook does nothing: let Keras keep dispatching
         # batch-end callbacks asynchronously (see zoo.callbacks.StopOnNaN).
         self.async_safe = self.save_freq == "epoch" or self.save_freq is False
+
+    def _load_model(self):
+        # Keras falls back to the previous checkpoint only on an OSError (damaged weights); a
+        # kill while it rewrites training_metadata.json leaves that file empty or cut, which
+        # json raises as a ValueError. Report it as the damage it is, so the fallback runs.
+        try:
+            super()._load_model()
+        except json.JSONDecodeError as error:
+            raise OSError(f"{self._training_metadata_path} is damaged ({error})") from error
 
     def on_train_begin(self, logs=None):
         try:

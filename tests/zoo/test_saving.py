@@ -1,5 +1,6 @@
 """Loading models and checkpoints: damaged files and mismatched checkpoints say so (zoo/saving.py)."""
 
+import json
 import pathlib
 
 import numpy as np
@@ -97,6 +98,17 @@ def test_a_checkpoint_of_another_model_is_refused_by_name(tmp_path):
     resumed = mlp(latent_dim=3)
     resumed.fit(digits(32), epochs=2, verbose=0, callbacks=[zoo.BackupAndRestore(backup)])
     assert keras.ops.convert_to_numpy(resumed.optimizer.iterations) > 0
+
+
+@pytest.mark.parametrize("damage", [b"", b'{"epoch": 3, "ba'])
+def test_a_kill_while_the_backup_metadata_is_written_resumes_from_the_previous_one(damage, tmp_path):
+    backup = tmp_path / "backup"
+    mlp().fit(digits(32), epochs=3, verbose=0, callbacks=[zoo.BackupAndRestore(backup, delete_checkpoint=False)])
+    previous = json.loads((backup / "training_metadata.json.bkp").read_text())["epoch"]
+    (backup / "training_metadata.json").write_bytes(damage)  # killed while rewriting it
+    resumed = mlp()
+    history = resumed.fit(digits(32), epochs=4, verbose=0, callbacks=[zoo.BackupAndRestore(backup)])
+    assert previous == 2 and history.epoch == [2, 3]  # epochs 3 and 4, after the previous checkpoint
 
 
 def test_steps_per_execution_defaults_per_backend_and_reloads_as_the_default(tmp_path):
