@@ -109,7 +109,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
         "best_epoch": best.best_epoch + 1 if best.best_weights is not None else None,
         "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
         "final_lr": budget.learning_rates[-1],
-        "kl_warmup_steps": getattr(model, "kl_warmup_steps", 0),
+        "kl_warmup_steps": model.kl_warmup_steps,
         "train_wall_minutes": round((time.perf_counter() - wall_start) / 60.0, 3),
         "train_cpu_minutes": round(cpu_minutes() - cpu_start, 3),
         "val_negative_elbo_by_epoch": [round(-value, 3) for value in history.history["val_elbo"]],
@@ -222,11 +222,9 @@ def main(argv=None):
                  "--warm-start-k >= 1.")
     if args.kl_warmup_steps < 0:
         sys.exit("likelihood.py: --kl-warmup-steps must be >= 0.")
-    for option in ("warm_start_minutes", "kl_warmup_steps"):
+    for option in ("warm_start_minutes", "kl_warmup_steps", "dynamic_binarization"):
         if getattr(args, option) and args.model == "grey":
             sys.exit(f"likelihood.py: --{option.replace('_', '-')} applies to the Table 3 models, not grey.")
-    if args.dynamic_binarization and args.model == "grey":
-        sys.exit("likelihood.py: --dynamic-binarization applies to the Table 3 models, not grey.")
     import keras
 
     backend = keras.backend.backend()

@@ -74,6 +74,7 @@ def test_likelihood_warm_start_smoke(tmp_path):
     (["--model", "iwae_mnist_k5", "--warm-start-minutes", "1", "--warm-start-k", "0"], "--warm-start-k >= 1"),
     (["--model", "iwae_mnist_2layer", "--kl-warmup-steps", "-1"], "--kl-warmup-steps must be >= 0"),
     (["--model", "grey", "--kl-warmup-steps", "100"], "--kl-warmup-steps applies to the Table 3 models"),
+    (["--model", "grey", "--dynamic-binarization"], "--dynamic-binarization applies to the Table 3 models"),
 ])
 def test_likelihood_rejects_bad_arguments(arguments, message):
     spec = importlib.util.spec_from_file_location("bench_likelihood", ROOT / "bench" / "likelihood.py")
