@@ -56,11 +56,28 @@ def _predict(model, fn, inputs, batch_size, **fn_kwargs):
     key = (fn, tuple(sorted(fn_kwargs.items())))
     if key not in functions:
         functions[key] = _Function(model, functools.partial(fn, **fn_kwargs))
-    return np.asarray(functions[key].predict(inputs, batch_size=batch_size, verbose=0))
+    num_examples = _num_examples(inputs)
+    batch_size = max(1, min(batch_size, num_examples))
+    padded = _pad_to_batches(inputs, batch_size)
+    return np.asarray(functions[key].predict(padded, batch_size=batch_size, verbose=0))[:num_examples]
 
 
 def _num_examples(inputs):
     return len(inputs[0] if isinstance(inputs, (tuple, list)) else inputs)
+
+
+def _pad_to_batches(inputs, batch_size):
+    """``inputs`` with copies of the last example appended up to a multiple of ``batch_size``.
+
+    Every predict step then sees one shape: a short last batch costs a second trace on
+    TensorFlow (and, with several quantities, its "frequent retracing" warning) and a second
+    XLA compile on JAX. Copies of a real example keep the padding inside the data's support.
+    """
+    extra = -_num_examples(inputs) % batch_size
+    if not extra:
+        return inputs
+    return keras.tree.map_structure(
+        lambda a: np.concatenate([np.asarray(a), np.repeat(np.asarray(a)[-1:], extra, axis=0)]), inputs)
 
 
 #: Decoded values (samples × data dims) per step of ``log_likelihood`` by default: ~6 MB of

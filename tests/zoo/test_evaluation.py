@@ -53,6 +53,22 @@ def test_bad_arguments(trained):
         zoo.log_likelihood(model, x, num_samples=0)
 
 
+def test_every_predict_step_sees_one_batch_shape(trained):
+    model, x = trained
+    from zoo import evaluation
+
+    batch_sizes = []
+
+    def posterior_mean(vae, inputs):
+        batch_sizes.append(inputs.shape[0])  # at trace time (TF, JAX) or every step (PyTorch)
+        return vae.encode(inputs)[0]
+
+    means = evaluation._predict(model, posterior_mean, x[:10], batch_size=4)
+    assert set(batch_sizes) == {4}  # 10 examples: 4 + 4 + 2, the short batch padded to 4
+    np.testing.assert_allclose(means, zoo.posterior_means(model, x[:10], batch_size=10), atol=1e-5)
+    assert zoo.posterior_means(model, x[:3], batch_size=256).shape == (3, 4)
+
+
 def _saved_entries(model, path):
     """Every group and dataset in the weights file of ``model.save(path)``."""
     model.save(path)
