@@ -68,7 +68,8 @@ def build_parser():
     parser.add_argument("--warm-start-k", type=int, default=1, help="importance samples of the warm start")
     parser.add_argument("--kl-warmup-steps", type=int, default=0,
                         help="Table 3 models: ramp the KL weight 0 → 1 over this many steps of the first "
-                             "phase (the warm start, if any); against the collapse of unused latent units")
+                             "phase (the warm start, if any); it kept the 2-layer k=1 phase from stalling "
+                             "but collapsed its top layer (bench/README.md runs 7-9)")
     parser.add_argument("--eval-samples", type=int, default=1000, help="importance samples k of the test log-likelihood")
     parser.add_argument("--dynamic-binarization", action="store_true",
                         help="Table 3 models on grey MNIST binarized afresh each step (needs internet once)")
