@@ -76,8 +76,11 @@ def _pad_to_batches(inputs, batch_size):
     extra = -_num_examples(inputs) % batch_size
     if not extra:
         return inputs
-    return keras.tree.map_structure(
-        lambda a: np.concatenate([np.asarray(a), np.repeat(np.asarray(a)[-1:], extra, axis=0)]), inputs)
+    def pad(a):
+        a = np.asarray(a)
+        return np.pad(a, [(0, extra)] + [(0, 0)] * (a.ndim - 1), mode="edge")
+
+    return keras.tree.map_structure(pad, inputs)
 
 
 #: Decoded values (samples × data dims) per step of ``log_likelihood`` by default: ~6 MB of
