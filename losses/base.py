@@ -7,6 +7,9 @@ dimension, independent across dimensions given the params. Conventions, for ever
   trailing axis of ``params_per_dim`` channels otherwise (``x.shape + (params_per_dim,)``).
 - ``log_prob(x, params)`` returns shape ``(batch,)``: the log-density summed over all
   non-batch axes, per example, in nats, with every normalizing constant kept.
+- ``params`` may carry leading axes that ``x`` lacks, e.g. ``(k, batch, ...)`` for k
+  posterior samples of each example: ``x`` broadcasts against them (no k-fold copy of
+  the data) and ``log_prob`` returns ``(k, batch)``.
 - As a ``keras.losses.Loss`` it returns ``-log_prob`` (negative log-likelihood per example;
   the default reduction averages it over the batch).
 """
@@ -99,10 +102,19 @@ class Likelihood(keras.losses.Loss):
         return {name: 0.0 for name in self.param_names}
 
     def log_prob(self, x, params):
-        """log p(x | params), summed over event dims: shape (batch,), nats."""
+        """log p(x | params), summed over event dims: shape (batch,), nats.
+
+        With params of shape ``(k, batch, ...)`` (leading axes ``x`` lacks), ``x`` is
+        broadcast against them and the result is ``(k, batch)``.
+        """
         x = ops.convert_to_tensor(x, dtype=self.dtype)
         params = ops.convert_to_tensor(params, dtype=self.dtype)
-        return sum_over_event_dims(self.elementwise_log_prob(x, self.split_params(x, params)))
+        values = self.elementwise_log_prob(x, self.split_params(x, params))
+        event_ndim = len(x.shape) - 1
+        if event_ndim <= 0:
+            return values
+        ndim = len(values.shape)
+        return ops.sum(values, axis=tuple(range(ndim - event_ndim, ndim)))
 
     def elementwise_log_prob(self, x, params):
         """log p(x_i | params_i) per data element; ``params`` is a dict by channel name."""
@@ -143,15 +155,17 @@ class Likelihood(keras.losses.Loss):
         count = self.params_per_dim
         x_shape, p_shape = tuple(x.shape), tuple(params.shape)
         expected = x_shape if count == 1 else x_shape + (count,)
-        fits = len(p_shape) == len(expected) and all(
-            a is None or b is None or a == b for a, b in zip(p_shape, expected)
+        leading = len(p_shape) - len(expected)  # sample axes in front, e.g. (k, batch, ...)
+        fits = leading >= 0 and all(
+            a is None or b is None or a == b for a, b in zip(p_shape[leading:], expected)
         )
         if not fits:
             raise ValueError(
                 f"{self.name}: params of shape {p_shape} do not fit data of shape {x_shape}. "
                 f"This likelihood takes {count} parameter channel(s) per data dimension "
                 f"{self.param_names}, so params must have shape {expected}"
-                + ("." if count == 1 else " (channels on a new last axis).")
+                + ("" if count == 1 else " (channels on a new last axis)")
+                + ", optionally after leading sample axes."
             )
         if count == 1:
             return {self.param_names[0]: params}

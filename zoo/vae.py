@@ -257,14 +257,14 @@ class VAE(keras.Model):
             return self.beta
         return self.beta * ops.minimum(1.0, self.training_steps / self.kl_warmup_steps)
 
-    def _target(self, x):
-        """What the likelihood scores, and the nats that put it on the discrete scale."""
-        if self.data_levels is None or self.likelihood.is_discrete:
-            return x, 0.0
+    def _dequantize(self, x, k):
+        """x on its grid plus fresh uniform noise per sample, (k·batch, ...) sample-major, and
+        the nats that put the density of it on the discrete scale."""
         levels = self.data_levels
-        noise = keras.random.uniform(ops.shape(x), seed=self.seed_generator, dtype=x.dtype)
+        shape = ops.shape(x)
+        noise = keras.random.uniform((k,) + tuple(shape), seed=self.seed_generator, dtype=x.dtype)
         y = (ops.round(x * (levels - 1)) + noise) / levels
-        return y, losses.dequantization_nats(self.num_dims, levels)
+        return ops.reshape(y, (-1,) + tuple(shape[1:])), losses.dequantization_nats(self.num_dims, levels)
 
     def _posterior_sample(self, z_mean, z_log_var, k):
         """k draws per example, stacked sample-major: (k·batch, latent_dim)."""
@@ -274,8 +274,14 @@ class VAE(keras.Model):
         return mean + ops.exp(0.5 * log_var) * eps, mean, log_var
 
     def _log_px(self, x, k, params):
-        """log p(x | z_j) on the discrete scale, (k, batch), for params of x tiled k times."""
-        target, offset = self._target(ops.tile(x, (k,) + (1,) * (len(x.shape) - 1)) if k > 1 else x)
+        """log p(x | z_j) on the discrete scale, (k, batch), for the params of k samples per
+        example stacked sample-major, (k·batch, ...)."""
+        if self.data_levels is None or self.likelihood.is_discrete:
+            # x broadcasts against the k samples: no k-fold copy of the data (eager PyTorch
+            # would make one per evaluation step).
+            params = ops.reshape(params, (k, -1) + tuple(params.shape[1:]))
+            return self.likelihood.log_prob(x, params)
+        target, offset = self._dequantize(x, k)
         return ops.reshape(self.likelihood.log_prob(target, params) - offset, (k, -1))
 
     def log_weight_terms(self, x, k, condition=None, with_ratio=True):

@@ -94,6 +94,18 @@ def test_params_with_the_wrong_channels_say_what_fits(name, kwargs):
         lik.log_prob(x, np.zeros((2, 4) + wrong.shape[2:-1], "float32"))
 
 
+@pytest.mark.parametrize("name,kwargs", CASES, ids=IDS)
+def test_data_broadcasts_against_leading_sample_axes(name, kwargs):
+    lik = make(name, kwargs)
+    rng = np.random.default_rng(2)
+    x = data_for(lik, (4, 3, 2), rng)
+    params = params_for(lik, (5, 4, 3, 2), rng)  # 5 samples of params per example
+    ours = to_numpy(lik.log_prob(x, params))
+    tiled = to_numpy(lik.log_prob(np.concatenate([x] * 5), params.reshape((20,) + params.shape[2:])))
+    assert ours.shape == (5, 4)
+    np.testing.assert_allclose(ours, tiled.reshape(5, 4), rtol=1e-5, atol=1e-5)
+
+
 def test_nan_and_empty_data_are_reported():
     with pytest.raises(losses.DataError, match="NaN"):
         losses.Gaussian().check_data(np.array([[0.1, np.inf]]))

@@ -82,13 +82,28 @@ def test_free_bits_floor_each_dimension():
 def test_dequantization_puts_continuous_bounds_on_the_discrete_scale():
     x = digits(16, binary=False)  # 17 levels
     model = mlp(likelihood=losses.Gaussian(scale=0.05), data_levels=17)
-    target, offset = model._target(keras.ops.convert_to_tensor(x))
-    target = to_numpy(target)
+    target, offset = model._dequantize(keras.ops.convert_to_tensor(x), 3)
+    target = to_numpy(target).reshape((3,) + x.shape)
     k = np.round(x * 16)
     assert np.all((target >= k / 17) & (target < (k + 1) / 17))
+    assert len(np.unique(target[:, 0].reshape(3, -1)[:, 0])) == 3  # fresh noise per sample
     assert offset == pytest.approx(64 * math.log(17))
     # Discrete likelihoods score x itself.
-    assert mlp(likelihood=losses.DiscretizedLogistic(levels=17), data_levels=17)._target(x)[1] == 0.0
+    discrete = mlp(likelihood=losses.DiscretizedLogistic(levels=17), data_levels=17)
+    params = discrete.decode(discrete.encode(x)[0])
+    np.testing.assert_allclose(to_numpy(discrete._log_px(x, 1, params))[0],
+                               to_numpy(discrete.likelihood.log_prob(x, params)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "sigma_vae"])
+def test_k_samples_score_as_if_the_data_were_tiled(likelihood):
+    x = digits(5, binary=likelihood == "bernoulli")
+    model = mlp(likelihood=likelihood)
+    z = keras.random.normal((3 * 5, 3), seed=0)  # 3 samples per example, sample-major
+    params = model.decode(z)
+    ours = to_numpy(model._log_px(x, 3, params))
+    tiled = to_numpy(model.likelihood.log_prob(np.concatenate([x] * 3), params)).reshape(3, 5)
+    np.testing.assert_allclose(ours, tiled, rtol=1e-5)
 
 
 def test_discrete_likelihood_must_match_the_data_levels():
