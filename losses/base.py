@@ -35,12 +35,14 @@ def soft_clip(x, low, high, sharpness=10.0):
     return high - ops.softplus(sharpness * (high - x)) / sharpness
 
 
-def sum_over_event_dims(values):
-    """Sum all axes but the first: per-element log-densities → per-example, shape (batch,)."""
+def sum_over_event_dims(values, event_ndim=None):
+    """Sum the trailing ``event_ndim`` axes (default: all but the first): per-element
+    log-densities → per example, (batch, ...) → (batch,) or (k, batch, ...) → (k, batch)."""
     ndim = len(values.shape)
-    if ndim <= 1:
+    event_ndim = ndim - 1 if event_ndim is None else event_ndim
+    if event_ndim <= 0:
         return values
-    return ops.sum(values, axis=tuple(range(1, ndim)))
+    return ops.sum(values, axis=tuple(range(ndim - event_ndim, ndim)))
 
 
 def check_positive(name, value, owner):
@@ -110,11 +112,7 @@ class Likelihood(keras.losses.Loss):
         x = ops.convert_to_tensor(x, dtype=self.dtype)
         params = ops.convert_to_tensor(params, dtype=self.dtype)
         values = self.elementwise_log_prob(x, self.split_params(x, params))
-        event_ndim = len(x.shape) - 1
-        if event_ndim <= 0:
-            return values
-        ndim = len(values.shape)
-        return ops.sum(values, axis=tuple(range(ndim - event_ndim, ndim)))
+        return sum_over_event_dims(values, event_ndim=len(x.shape) - 1)
 
     def elementwise_log_prob(self, x, params):
         """log p(x_i | params_i) per data element; ``params`` is a dict by channel name."""
