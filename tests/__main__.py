@@ -4,8 +4,21 @@ KERAS_BACKEND is read once, when keras is imported, so one process tests one bac
 Extra arguments go to pytest (`python -m tests -k huber -x`); `--backends jax,torch`
 picks backends. Any failing backend, and a backend that collects no tests (pytest's
 exit code 5), fails the run.
+
+Two things keep the run short (CI runs all three backends on 2 cores):
+- pytest-xdist spreads each backend's tests over one worker per core (at most
+  MAX_WORKERS: a JAX worker holds ~4 GB). Most of the slow tests wait on a train.py or
+  tune.py subprocess, so one process alone leaves a core idle. `-n 0` (or any `-n`)
+  given to `python -m tests` wins.
+- JAX's persistent compilation cache, in a folder that lives for the run only, shared by
+  the workers and their subprocesses: the tests build many models of the same shapes, and
+  every new model is a new `jax.jit`, so without it XLA compiles the same program again
+  (a repeated tiny train.py run: 57 s -> 27 s). Entries are compressed, so an entry read
+  while another worker still writes it fails to decompress, and JAX warns and compiles.
+  (Bounding the cache would add a lock, but then every write reads every entry's time.)
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -14,13 +27,34 @@ import time
 import xml.etree.ElementTree as ET
 
 BACKENDS = ("tensorflow", "jax", "torch")
+MAX_WORKERS = 4
+
+
+def workers(pytest_args):
+    """pytest-xdist options: one worker per core up to MAX_WORKERS, unless the caller chose."""
+    if importlib.util.find_spec("xdist") is None:
+        print("pytest-xdist is not installed (pip install -e '.[dev]'): running in one process.")
+        return []
+    if any(a == "-n" or a.startswith(("-n=", "--numprocesses")) or (a.startswith("-n") and a[2:].isdigit())
+           for a in pytest_args):
+        return []
+    return ["-n", str(min(os.cpu_count() or 1, MAX_WORKERS)), "--dist", "worksteal"]
+
+
+def jax_compilation_cache(folder):
+    """Environment for JAX's persistent compilation cache in `folder` (the user's own setting wins)."""
+    settings = {"JAX_COMPILATION_CACHE_DIR": folder,
+                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # the tests' programs are small
+    return {key: value for key, value in settings.items() if key not in os.environ}
 
 
 def run_backend(backend, pytest_args, report_dir):
     report = os.path.join(report_dir, f"{backend}.xml")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend == "jax":
+        env.update(jax_compilation_cache(os.path.join(report_dir, "jax-compilation-cache")))
     command = [sys.executable, "-m", "pytest", f"--junitxml={report}", "-p", "no:cacheprovider",
-               *pytest_args]
+               *workers(pytest_args), *pytest_args]
     print(f"\n===== KERAS_BACKEND={backend}: {' '.join(command[1:])}", flush=True)
     start = time.time()
     code = subprocess.call(command, env=env)
