@@ -27,23 +27,39 @@ def as_images(x, data_shape):
     return np.clip(x, 0.0, 1.0)
 
 
+def tile(images, columns, gap=1, fill=1.0):
+    """One mosaic array of images (N, H, W[, 3]), `columns` to a row, `gap` pixels of `fill` between."""
+    images = np.asarray(images, dtype="float32")
+    height, width = images.shape[1:3]
+    rows = math.ceil(len(images) / columns)
+    mosaic = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap) + images.shape[3:],
+                     fill, dtype="float32")
+    for i, image in enumerate(images):
+        top, left = (i // columns) * (height + gap), (i % columns) * (width + gap)
+        mosaic[top:top + height, left:left + width] = image
+    return mosaic
+
+
 def image_grid(images, path, columns, title=None, row_labels=None):
-    """Save images (N, H, W[, 3]) as a grid PNG; returns the path."""
+    """Save images (N, H, W[, 3]) as a grid PNG; returns the path.
+
+    One imshow of a tiled mosaic: a subplot per image took ~2 s per 100 images in matplotlib.
+    """
     plt = pyplot()
     rows = math.ceil(len(images) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8 + (0.4 if title else 0)),
-                             squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.set_xticks([])
+    fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.8 + (0.4 if title else 0)))
+    ax.imshow(tile(images, columns), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xticks([])
+    height = np.shape(images)[1]
+    if row_labels:
+        ax.set_yticks([r * (height + 1) + (height - 1) / 2 for r in range(rows)], row_labels[:rows], fontsize=7)
+        ax.tick_params(axis="y", length=0)
+    else:
         ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        if i < len(images):
-            ax.imshow(images[i], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        if row_labels and i % columns == 0:
-            ax.set_ylabel(row_labels[i // columns], fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=9)
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
