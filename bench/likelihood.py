@@ -73,6 +73,9 @@ def build_parser():
     parser.add_argument("--eval-samples", type=int, default=1000, help="importance samples k of the test log-likelihood")
     parser.add_argument("--dynamic-binarization", action="store_true",
                         help="Table 3 models on grey MNIST binarized afresh each step (needs internet once)")
+    parser.add_argument("--likelihoods", default=None,
+                        help="--model grey: a comma-separated subset of " + ",".join(n for n, _ in GREY_LIKELIHOODS)
+                        + " (default: all)")
     parser.add_argument("--max-examples", type=int, default=None, help="cap every split (smoke runs)")
     parser.add_argument("--data-dir", default=None,
                         help="folder with binarized_mnist_{train,valid}.npz; with --dynamic-binarization, "
@@ -195,7 +198,7 @@ def run_grey(args, backend):
     if args.max_examples:
         data = data.limited(args.max_examples)
     results, rows = {}, []
-    for name, options in GREY_LIKELIHOODS:
+    for name, options in grey_likelihoods(args):
         keras.utils.set_random_seed(args.seed)
         likelihood = zoo.factory.make_likelihood(name, data.levels, options.get("scale"),
                                                  options.get("alpha"), options.get("df"))
@@ -208,8 +211,17 @@ def run_grey(args, backend):
     return results, rows
 
 
+def grey_likelihoods(args):
+    """The grey family's (name, options), all or the --likelihoods subset in the family's order."""
+    if args.likelihoods is None:
+        return GREY_LIKELIHOODS
+    chosen = args.likelihoods.split(",")
+    return tuple((name, options) for name, options in GREY_LIKELIHOODS if name in chosen)
+
+
 def run_name(args):
-    return (args.model + ("-dynamic" if args.dynamic_binarization else "")
+    subset = "-" + "+".join(name for name, _ in grey_likelihoods(args)) if args.likelihoods else ""
+    return (args.model + subset + ("-dynamic" if args.dynamic_binarization else "")
             + (f"-warm{args.warm_start_k}" if args.warm_start_minutes else "")
             + (f"-klwarmup{args.kl_warmup_steps}" if args.kl_warmup_steps else ""))
 
@@ -226,6 +238,12 @@ def main(argv=None):
     for option in ("warm_start_minutes", "kl_warmup_steps", "dynamic_binarization"):
         if getattr(args, option) and args.model == "grey":
             sys.exit(f"likelihood.py: --{option.replace('_', '-')} applies to the Table 3 models, not grey.")
+    if args.likelihoods is not None:
+        family = [name for name, _ in GREY_LIKELIHOODS]
+        unknown = [name for name in args.likelihoods.split(",") if name not in family]
+        if args.model != "grey" or unknown or not args.likelihoods:
+            sys.exit(f"likelihood.py: --likelihoods applies to --model grey and takes names from "
+                     f"{', '.join(family)}; got {args.likelihoods!r}.")
     import keras
 
     backend = keras.backend.backend()

@@ -53,7 +53,7 @@ def test_objective_is_comparable_and_above_the_entropy(tmp_path):
     x, _ = known.sample(1500, rng)
     np.savez(tmp_path / "known.npz", x=x)
     names = ["discretized_logistic", "gaussian", "huber", "laplace", "logistic", "continuous_bernoulli"]
-    result = tuning.search(data=str(tmp_path / "known.npz"), max_trials=len(names) * 2,
+    result = tuning.search(data=str(tmp_path / "known.npz"), max_trials=len(names),
                            epochs=4, out=tmp_path / "s", verbose=0, likelihoods=names,
                            latent_dims=[2], hidden_units=[16], hidden_layers=(1, 1),
                            learning_rate=(1e-2, 1e-2))
@@ -61,7 +61,7 @@ def test_objective_is_comparable_and_above_the_entropy(tmp_path):
     k = np.round(valid * (known.LEVELS - 1)).astype(int)
     true_bits = float(-np.log2(known.PMF[k]).sum(1).mean() / known.DIMS)
     rows = read_rows(tmp_path / "s")
-    assert len({r["likelihood"] for r in rows}) >= 3
+    assert len({r["likelihood"] for r in rows}) >= 4, rows
     for row in rows:
         # A bound on the discrete data's code length, whatever the likelihood (small
         # slack: the validation bound is a stochastic estimate on 144 examples).
