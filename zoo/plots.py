@@ -46,15 +46,15 @@ def image_grid(images, path, columns, title=None, row_labels=None):
     One imshow of a tiled mosaic: a subplot per image took ~2 s per 100 images in matplotlib.
     """
     plt = pyplot()
-    rows = math.ceil(len(images) / columns)
+    rows, gap = math.ceil(len(images) / columns), 1
     fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.8 + (0.4 if title else 0)))
-    ax.imshow(tile(images, columns), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.imshow(tile(images, columns, gap), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_xticks([])
     height = np.shape(images)[1]
     if row_labels:
-        ax.set_yticks([r * (height + 1) + (height - 1) / 2 for r in range(rows)], row_labels[:rows], fontsize=7)
+        ax.set_yticks([r * (height + gap) + (height - 1) / 2 for r in range(rows)], row_labels[:rows], fontsize=7)
         ax.tick_params(axis="y", length=0)
     else:
         ax.set_yticks([])
