@@ -56,7 +56,7 @@ def build_parser():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", required=True, choices=sorted(PAPER_NLL) + ["grey"])
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget per model")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 128 (Table 3), 64 (grey)")
+    parser.add_argument("--batch-size", type=int, default=None, help="None: 128 for the Table 3 models, 64 for grey")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
     parser.add_argument("--decay-decades", type=float, default=1.0,
                         help="learning rate falls 10^d-fold over the budget")
@@ -75,7 +75,7 @@ def build_parser():
                         help="Table 3 models on grey MNIST binarized afresh each step (needs internet once)")
     parser.add_argument("--likelihoods", default=None,
                         help="--model grey: a comma-separated subset of " + ",".join(n for n, _ in GREY_LIKELIHOODS)
-                        + " (default: all)")
+                        + "; None: all of them")
     parser.add_argument("--max-examples", type=int, default=None, help="cap every split (smoke runs)")
     parser.add_argument("--data-dir", default=None,
                         help="folder with binarized_mnist_{train,valid}.npz; with --dynamic-binarization, "
@@ -215,8 +215,7 @@ def grey_likelihoods(args):
     """The grey family's (name, options), all or the --likelihoods subset in the family's order."""
     if args.likelihoods is None:
         return GREY_LIKELIHOODS
-    chosen = args.likelihoods.split(",")
-    return tuple((name, options) for name, options in GREY_LIKELIHOODS if name in chosen)
+    return tuple((name, options) for name, options in GREY_LIKELIHOODS if name in args.likelihoods)
 
 
 def run_name(args):
@@ -240,10 +239,12 @@ def main(argv=None):
             sys.exit(f"likelihood.py: --{option.replace('_', '-')} applies to the Table 3 models, not grey.")
     if args.likelihoods is not None:
         family = [name for name, _ in GREY_LIKELIHOODS]
-        unknown = [name for name in args.likelihoods.split(",") if name not in family]
+        chosen = args.likelihoods.split(",")
+        unknown = [name for name in chosen if name not in family]
         if args.model != "grey" or unknown or not args.likelihoods:
             sys.exit(f"likelihood.py: --likelihoods applies to --model grey and takes names from "
                      f"{', '.join(family)}; got {args.likelihoods!r}.")
+        args.likelihoods = chosen  # parsed once; grey_likelihoods and run_name read the list
     import keras
 
     backend = keras.backend.backend()
