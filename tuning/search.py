@@ -11,7 +11,6 @@ import math
 import os
 import pathlib
 import time
-import warnings
 
 import keras
 import keras_tuner as kt
@@ -99,10 +98,7 @@ def search(data="digits", tuner="random", max_trials=10, epochs=20, batch_size=6
         return {"role": "worker"}
     rows = trial_rows(search_tuner)
     paths = write_results(rows, out)
-    with warnings.catch_warnings():
-        # The best trial's checkpoint holds optimizer state a fresh, unbuilt Adam skips.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        best = search_tuner.get_best_models(1)
+    best = search_tuner.get_best_models(1)
     if best:
         best[0].save(out / "best_model.keras")
         paths["best_model"] = out / "best_model.keras"

@@ -400,6 +400,11 @@ class VAE(keras.Model):
         if steps_per_execution is None:
             steps_per_execution = DEFAULT_STEPS_PER_EXECUTION.get(keras.backend.backend(), 1)
         super().compile(*args, steps_per_execution=steps_per_execution, **kwargs)
+        if getattr(self, "optimizer", None) is not None and not self.optimizer.built:
+            # Now, not at the first step (the model is built in __init__): a fresh model's
+            # optimizer then has the saved one's variables, so `load_weights` restores Adam's
+            # state instead of skipping it with a warning, and so does loading an untrained save.
+            self.optimizer.build(self.trainable_variables)
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -411,9 +416,8 @@ class VAE(keras.Model):
     def compile_from_config(self, config):
         # Keras' own skips (with a warning) any model whose `compile` is overridden, as ours
         # is (for a default only): a reloaded model would come back uncompiled.
+        # (`compile` builds the optimizer, so the saved optimizer state loads.)
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if getattr(self, "optimizer", None) is not None:
-            self.optimizer.build(self.trainable_variables)  # so saved optimizer state loads
 
     def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):
         self._checked(x, training=True)
