@@ -14,6 +14,7 @@ per example, summed over dimensions, in nats; bits/dim are on the discrete data'
 import argparse
 import datetime
 import errno
+import importlib.metadata
 import json
 import math
 import os
@@ -312,8 +313,11 @@ def write_config(out, args, data, model):
     versions = {"python": platform.python_version(), "keras": keras.__version__}
     for package in ("jax", "tensorflow", "torch", "numpy"):
         try:
-            versions[package] = __import__(package).__version__
-        except ImportError:
+            # From the installed metadata: importing PyTorch on another backend only to read
+            # its version took 2-3 s. (Keras itself imports TensorFlow, when installed, to
+            # seed it and on every save, whatever the backend.)
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
             pass
     config = {
         "arguments": {k: v for k, v in vars(args).items()},
