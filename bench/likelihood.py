@@ -58,6 +58,8 @@ def build_parser():
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock training budget per model")
     parser.add_argument("--batch-size", type=int, default=None, help="None: 128 for the Table 3 models, 64 for grey")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate")
+    parser.add_argument("--adam-epsilon", type=float, default=1e-7,
+                        help="Adam's epsilon: Keras' default 1e-7; the IWAE paper used 1e-4")
     parser.add_argument("--decay-decades", type=float, default=1.0,
                         help="learning rate falls 10^d-fold over the budget")
     parser.add_argument("--patience", type=int, default=100,
@@ -97,7 +99,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
 
     import zoo
 
-    model.compile(optimizer=keras.optimizers.Adam(lr))
+    model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon))
     budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades)
     timer = zoo.EpochTimer()
     cpu_start, wall_start = cpu_minutes(), time.perf_counter()
@@ -113,6 +115,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
         "best_epoch": best.best_epoch + 1 if best.best_weights is not None else None,
         "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
         "final_lr": budget.learning_rates[-1],
+        "adam_epsilon": float(model.optimizer.epsilon),
         "kl_warmup_steps": model.kl_warmup_steps,
         "train_wall_minutes": round((time.perf_counter() - wall_start) / 60.0, 3),
         "train_cpu_minutes": round(cpu_minutes() - cpu_start, 3),
@@ -227,8 +230,8 @@ def run_name(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.minutes <= 0 or args.eval_samples <= 0:
-        sys.exit("likelihood.py: --minutes and --eval-samples must be > 0.")
+    if args.minutes <= 0 or args.eval_samples <= 0 or args.adam_epsilon <= 0:
+        sys.exit("likelihood.py: --minutes, --eval-samples and --adam-epsilon must be > 0.")
     if not 0 <= args.warm_start_minutes < args.minutes or args.warm_start_k < 1:
         sys.exit("likelihood.py: --warm-start-minutes must be >= 0 and less than --minutes, "
                  "--warm-start-k >= 1.")
