@@ -278,6 +278,8 @@ def run(args, parser):
     print(f"test log-likelihood  {metrics['test_log_likelihood']:.2f} nats  ({metrics['test_bits_per_dim']:.4f} bits/dim, "
           f"k={args.eval_samples})")
     print(f"active units         {metrics['active_units']} of {model.latent_dim}")
+    if "active_units_h1" in metrics:
+        print(f"active units (h1)    {metrics['active_units_h1']} of {metrics['hidden_dim']}")
     return 0
 
 
@@ -292,6 +294,11 @@ def evaluate(model, inputs, data, args):
     bits = lambda nats: float(-nats / (model.num_dims * math.log(2)))  # noqa: E731
     test_elbo = elbo("test")
     count, _ = zoo.active_units(model, inputs("test"))
+    if isinstance(model, zoo.TwoLayerVAE):  # the middle layer too, as the IWAE paper reports
+        extra = {"active_units_h1": zoo.active_units(model, inputs("test"), layer="h1")[0],
+                 "hidden_dim": model.hidden_dim}
+    else:
+        extra = {}
     return {
         "train_elbo": elbo("train"),
         "val_elbo": elbo("valid"),
@@ -304,6 +311,7 @@ def evaluate(model, inputs, data, args):
         "latent_dim": model.latent_dim,
         "num_dims": model.num_dims,
         "data_levels": data.levels,
+        **extra,
     }
 
 

@@ -158,6 +158,8 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
         "test_negative_elbo": round(-test["elbo"], 3),
         "train_negative_elbo": round(-train["elbo"], 3),
         "active_units": zoo.active_units(model, data.x_test)[0],
+        **({"active_units_h1": zoo.active_units(model, data.x_test, layer="h1")[0]}
+           if isinstance(model, zoo.TwoLayerVAE) else {}),
         "eval_samples": args.eval_samples,
         **result,
         "eval_wall_minutes": round(eval_wall, 2),

@@ -58,13 +58,13 @@ def test_likelihood_smoke(tmp_path):
 
 @needs_binarized_mnist
 def test_likelihood_warm_start_smoke(tmp_path):
-    # The k=1 networks' weights must load into the k=5 model on this backend, both phases
-    # count against the budget, the KL warm-up ramps in the first phase only, and both phases'
-    # optimizers get --adam-epsilon.
-    run_bench("likelihood.py", ["--model", "iwae_mnist_k5", "--minutes", "0.02", "--warm-start-minutes",
+    # The k=1 networks' weights must load into the 2-layer k=50 model on this backend, both
+    # phases count against the budget, the KL warm-up ramps in the first phase only, both
+    # phases' optimizers get --adam-epsilon, and both stochastic layers' active units are counted.
+    run_bench("likelihood.py", ["--model", "iwae_mnist_2layer", "--minutes", "0.02", "--warm-start-minutes",
                                 "0.01", "--kl-warmup-steps", "3", "--max-examples", "100",
                                 "--eval-samples", "5", "--adam-epsilon", "1e-4"], tmp_path)
-    name = f"likelihood-iwae_mnist_k5-warm1-klwarmup3-{BACKEND}.json"
+    name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-{BACKEND}.json"
     row = json.loads((tmp_path / name).read_text())["results"]
     warm = row["warm_start"]
     assert warm["k"] == 1 and warm["epochs"] >= 1 and row["epochs"] >= 1
@@ -73,6 +73,7 @@ def test_likelihood_warm_start_smoke(tmp_path):
     assert row["train_cpu_minutes"] >= warm["train_cpu_minutes"] > 0
     assert len(row["val_negative_elbo_by_epoch"]) == row["epochs"]
     assert 0 < row["test_nll"] < 1000  # positive and finite: 784 binary pixels, barely trained
+    assert 0 <= row["active_units"] <= 50 and 0 <= row["active_units_h1"] <= 100
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -43,7 +43,9 @@ def binary_digits(tmp_path_factory):
     ("gaussian", []),
     ("huber", ["--huber-alpha", "0.5"]),
     ("continuous_bernoulli", []),
-    ("bernoulli", ["--dynamic-binarization"]),  # grey digits, binarized afresh each step
+    # Grey digits binarized afresh each step, on the two-stochastic-layer model (its metrics
+    # add the middle layer's active units).
+    ("bernoulli", ["--dynamic-binarization", "--model", "two_layer"]),
 ])
 def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
     dynamic = "--dynamic-binarization" in extra
@@ -60,6 +62,11 @@ def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
                 "wall_time_s", "backend", "train_elbo", "val_elbo", "active_units"):
         assert key in metrics, key
     assert metrics["backend"] == BACKEND
+    if "two_layer" in extra:
+        assert 0 <= metrics["active_units_h1"] <= metrics["hidden_dim"] == 100
+        assert "active units (h1)" in result.stdout
+    else:
+        assert "active_units_h1" not in metrics
     assert metrics["test_log_likelihood"] < 0 and metrics["test_bits_per_dim"] > 0
     assert metrics["test_log_likelihood"] >= metrics["test_elbo"] - 2.0
     config = json.loads((out / "config.json").read_text())

@@ -139,7 +139,9 @@ def bits_per_dim(model, log_px):
     return float(losses.bits_per_dim(-np.mean(log_px), model.num_dims))
 
 
-def _posterior_mean(vae, inputs):
+def _posterior_mean(vae, inputs, layer=None):
+    if layer == "h1":
+        return vae.encode_h1(vae._split_inputs(inputs)[0])[0]
     return vae.encode(*vae._split_inputs(inputs))[0]
 
 
@@ -147,9 +149,19 @@ def _kl_per_dim(vae, inputs):
     return losses.gaussian_kl_per_dim(*vae.encode(*vae._split_inputs(inputs)))
 
 
-def posterior_means(model, x, batch_size=256):
-    """E_q[z | x] for every example: (num_examples, latent_dim)."""
-    return _predict(model, _posterior_mean, x, batch_size)
+def posterior_means(model, x, batch_size=256, layer=None):
+    """E_q[z | x] for every example: (num_examples, latent_dim).
+
+    ``layer="h1"``: for a model with two stochastic layers (``zoo.TwoLayerVAE``), the middle
+    layer's E_q[h1 | x], (num_examples, hidden_dim), instead of the top layer's.
+    """
+    if layer not in (None, "h1"):
+        raise ValueError(f"posterior_means: `layer` must be None (the top layer, what `encode` "
+                         f"describes) or 'h1', got {layer!r}.")
+    if layer == "h1" and not hasattr(model, "encode_h1"):
+        raise ValueError(f"posterior_means: layer='h1' needs a model with two stochastic layers "
+                         f"(zoo.TwoLayerVAE); {type(model).__name__} has one: use layer=None.")
+    return _predict(model, _posterior_mean, x, batch_size, layer=layer)
 
 
 def kl_per_dim(model, x, batch_size=256):
@@ -157,13 +169,13 @@ def kl_per_dim(model, x, batch_size=256):
     return _predict(model, _kl_per_dim, x, batch_size).mean(axis=0)
 
 
-def active_units(model, x, threshold=1e-2, batch_size=256):
+def active_units(model, x, threshold=1e-2, batch_size=256, layer=None):
     """Latent dimensions u with Cov_x(E_q[z_u | x]) > threshold (Burda et al. 2016).
 
-    z is what ``model.encode`` describes: for ``TwoLayerVAE``, the top layer h2 (for h1, apply
-    the same test to ``model.encode_h1(x)[0]``).
+    z is what ``model.encode`` describes: for ``TwoLayerVAE``, the top layer h2; pass
+    ``layer="h1"`` for its middle layer (the paper reports both).
 
     Returns (number of active units, per-dimension variances).
     """
-    variances = posterior_means(model, x, batch_size).var(axis=0)
+    variances = posterior_means(model, x, batch_size, layer).var(axis=0)
     return int(np.sum(variances > threshold)), variances

@@ -51,6 +51,10 @@ def test_bad_arguments(trained):
     model, x = trained
     with pytest.raises(ValueError, match="num_samples"):
         zoo.log_likelihood(model, x, num_samples=0)
+    with pytest.raises(ValueError, match="two stochastic layers"):
+        zoo.active_units(model, x, layer="h1")  # a one-layer model has no h1
+    with pytest.raises(ValueError, match="`layer` must be None"):
+        zoo.posterior_means(model, x, layer="h2")
 
 
 def test_every_predict_step_sees_one_batch_shape(trained):

@@ -28,3 +28,14 @@ def test_importance_sampling_beats_the_elbo():
 def test_analytic_kl_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="no closed form"):
         zoo.TwoLayerVAE(kl="analytic")
+
+
+def test_active_units_of_both_layers():
+    model = make()
+    x = digits(64)
+    count, variances = zoo.active_units(model, x, layer="h1")
+    h1_means = to_numpy(model.encode_h1(x)[0])
+    assert variances.shape == (6,) and count == int(np.sum(variances > 1e-2))
+    np.testing.assert_allclose(variances, h1_means.var(axis=0), rtol=1e-4, atol=1e-7)
+    top_count, top_variances = zoo.active_units(model, x)  # the default: the top layer, h2
+    assert top_variances.shape == (3,) and top_count == int(np.sum(top_variances > 1e-2))
