@@ -19,7 +19,8 @@ binarized afresh each training step, validation and test binarized once.
 
 ``--warm-start-minutes W`` spends the first W of the --minutes training the same networks on
 the k = 1 bound (--warm-start-k), ~40× cheaper per epoch than k = 50, then continues on the
-model's own bound from those weights; one learning-rate schedule runs over both phases.
+model's own bound from those weights; one learning-rate schedule runs over both phases (``--restart-lr`` restarts the second
+phase at a learning rate of its own).
 ``--kl-warmup-steps N`` ramps the KL weight from 0 to 1 over the first N steps of the first
 phase (Sønderby et al. 2016's warm-up), to keep latent units from collapsing early.
 
@@ -68,6 +69,10 @@ def build_parser():
                         help="Table 3 models: first train the same networks on the k=--warm-start-k "
                              "bound for this many of the --minutes (k=1 runs ~40x faster than k=50)")
     parser.add_argument("--warm-start-k", type=int, default=1, help="importance samples of the warm start")
+    parser.add_argument("--restart-lr", type=float, default=None,
+                        help="with --warm-start-minutes: the second phase's initial learning rate "
+                             "(default: where the first phase's decay ended), decaying over the "
+                             "rest of --decay-decades as before")
     parser.add_argument("--kl-warmup-steps", type=int, default=0,
                         help="Table 3 models: ramp the KL weight 0 → 1 over this many steps of the first "
                              "phase (the warm start, if any); it kept the 2-layer k=1 phase from stalling "
@@ -114,6 +119,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
         "epochs": len(history.history["loss"]),
         "best_epoch": best.best_epoch + 1 if best.best_weights is not None else None,
         "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
+        "initial_lr": lr,
         "final_lr": budget.learning_rates[-1],
         "adam_epsilon": float(model.optimizer.epsilon),
         "kl_warmup_steps": model.kl_warmup_steps,
@@ -128,7 +134,8 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
 
     With ``warm_start_model`` (the same networks under another objective, e.g. k = 1), that
     model trains first for ``--warm-start-minutes`` and hands its weights on; the learning
-    rate follows one schedule over both phases, and both count against ``--minutes``.
+    rate follows one schedule over both phases (unless ``--restart-lr``), and both count
+    against ``--minutes``.
     """
     import zoo
 
@@ -140,7 +147,7 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
         # Same layers (built in the constructor), same weight order: only the objective (k) differs.
         model.set_weights(warm_start_model.get_weights())
         minutes -= args.warm_start_minutes
-        lr *= 10.0 ** (-decades * share)  # where the warm phase's decay ended
+        lr = args.restart_lr or lr * 10.0 ** (-decades * share)  # default: where the warm phase's decay ended
         decades *= 1.0 - share
     result = fit_for_budget(model, data, args, batch_size, minutes, lr, decades)
     if warm is not None:
@@ -239,6 +246,9 @@ def main(argv=None):
                  "--warm-start-k >= 1.")
     if args.kl_warmup_steps < 0:
         sys.exit("likelihood.py: --kl-warmup-steps must be >= 0.")
+    if args.restart_lr is not None and (args.restart_lr <= 0 or not args.warm_start_minutes):
+        sys.exit("likelihood.py: --restart-lr must be > 0 and needs --warm-start-minutes (it sets the "
+                 "second phase's learning rate).")
     for option in ("warm_start_minutes", "kl_warmup_steps", "dynamic_binarization"):
         if getattr(args, option) and args.model == "grey":
             sys.exit(f"likelihood.py: --{option.replace('_', '-')} applies to the Table 3 models, not grey.")

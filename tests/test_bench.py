@@ -60,16 +60,20 @@ def test_likelihood_smoke(tmp_path):
 def test_likelihood_warm_start_smoke(tmp_path):
     # The k=1 networks' weights must load into the 2-layer k=50 model on this backend, both
     # phases count against the budget, the KL warm-up ramps in the first phase only, both
-    # phases' optimizers get --adam-epsilon, and both stochastic layers' active units are counted.
+    # phases' optimizers get --adam-epsilon, the second phase restarts at --restart-lr, and both
+    # stochastic layers' active units are counted.
     run_bench("likelihood.py", ["--model", "iwae_mnist_2layer", "--minutes", "0.02", "--warm-start-minutes",
                                 "0.01", "--kl-warmup-steps", "3", "--max-examples", "100",
-                                "--eval-samples", "5", "--adam-epsilon", "1e-4"], tmp_path)
+                                "--eval-samples", "5", "--adam-epsilon", "1e-4", "--restart-lr", "5e-3"],
+              tmp_path)
     name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-{BACKEND}.json"
     row = json.loads((tmp_path / name).read_text())["results"]
     warm = row["warm_start"]
     assert warm["k"] == 1 and warm["epochs"] >= 1 and row["epochs"] >= 1
     assert warm["kl_warmup_steps"] == 3 and row["kl_warmup_steps"] == 0
     assert warm["adam_epsilon"] == row["adam_epsilon"] == pytest.approx(1e-4)
+    assert warm["initial_lr"] == pytest.approx(1e-3) and row["initial_lr"] == pytest.approx(5e-3)
+    assert warm["final_lr"] < 1e-3 and row["final_lr"] <= 5e-3
     assert row["train_cpu_minutes"] >= warm["train_cpu_minutes"] > 0
     assert len(row["val_negative_elbo_by_epoch"]) == row["epochs"]
     assert 0 < row["test_nll"] < 1000  # positive and finite: 784 binary pixels, barely trained
@@ -82,6 +86,8 @@ def test_likelihood_warm_start_smoke(tmp_path):
     (["--model", "iwae_mnist_k5", "--warm-start-minutes", "1", "--warm-start-k", "0"], "--warm-start-k >= 1"),
     (["--model", "iwae_mnist_2layer", "--kl-warmup-steps", "-1"], "--kl-warmup-steps must be >= 0"),
     (["--model", "iwae_mnist_2layer", "--adam-epsilon", "0"], "--adam-epsilon must be > 0"),
+    (["--model", "iwae_mnist_2layer", "--restart-lr", "1e-3"], "needs --warm-start-minutes"),
+    (["--model", "iwae_mnist_2layer", "--warm-start-minutes", "1", "--restart-lr", "0"], "--restart-lr must be > 0"),
     (["--model", "grey", "--kl-warmup-steps", "100"], "--kl-warmup-steps applies to the Table 3 models"),
     (["--model", "grey", "--dynamic-binarization"], "--dynamic-binarization applies to the Table 3 models"),
     (["--model", "grey", "--likelihoods", "gaussian,mse"], "takes names from discretized_logistic, gaussian"),
