@@ -19,8 +19,8 @@ binarized afresh each training step, validation and test binarized once.
 
 ``--warm-start-minutes W`` spends the first W of the --minutes training the same networks on
 the k = 1 bound (--warm-start-k), ~40× cheaper per epoch than k = 50, then continues on the
-model's own bound from those weights; one learning-rate schedule runs over both phases (``--restart-lr`` restarts the second
-phase at a learning rate of its own).
+model's own bound from those weights; one learning-rate schedule runs over both phases
+(``--restart-lr`` restarts the second phase at a learning rate of its own).
 ``--kl-warmup-steps N`` ramps the KL weight from 0 to 1 over the first N steps of the first
 phase (Sønderby et al. 2016's warm-up), to keep latent units from collapsing early.
 
