@@ -21,6 +21,8 @@ binarized afresh each training step, validation and test binarized once.
 the k = 1 bound (--warm-start-k), ~40× cheaper per epoch than k = 50, then continues on the
 model's own bound from those weights; one learning-rate schedule runs over both phases
 (``--restart-lr`` restarts the second phase at a learning rate of its own).
+``--ema-momentum M`` keeps Adam's exponential moving average of the weights (Polyak averaging,
+Keras' ``use_ema``) and validates, keeps and hands on the averaged weights instead of the last ones.
 ``--kl-warmup-steps N`` ramps the KL weight from 0 to 1 over the first N steps of the first
 phase (Sønderby et al. 2016's warm-up), to keep latent units from collapsing early.
 
@@ -73,6 +75,9 @@ def build_parser():
                         help="with --warm-start-minutes: the second phase's initial learning rate "
                              "(default: where the first phase's decay ended), decaying over the "
                              "rest of --decay-decades as before")
+    parser.add_argument("--ema-momentum", type=float, default=None,
+                        help="Polyak averaging: validate and keep Adam's moving average of the weights "
+                             "with this momentum per step (e.g. 0.999); None: the weights themselves")
     parser.add_argument("--kl-warmup-steps", type=int, default=0,
                         help="Table 3 models: ramp the KL weight 0 → 1 over this many steps of the first "
                              "phase (the warm start, if any); it kept the 2-layer k=1 phase from stalling "
@@ -99,12 +104,15 @@ def cpu_minutes():
 
 def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
     """Adam from ``lr``, decaying ``10^decay_decades``-fold over ``minutes`` of wall time, keeping
-    the weights of the best validation ELBO; returns the fit's facts as a dict."""
+    the weights of the best validation ELBO (with ``args.ema_momentum``: of the best moving average
+    of the weights); returns the fit's facts as a dict."""
     import keras
 
     import zoo
 
-    model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon))
+    averaging = args.ema_momentum is not None
+    model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon, use_ema=averaging,
+                                                  ema_momentum=args.ema_momentum if averaging else 0.99))
     budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades)
     timer = zoo.EpochTimer()
     cpu_start, wall_start = cpu_minutes(), time.perf_counter()
@@ -113,8 +121,11 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
     # (IWAE k=50: 27 epochs in 40 min) lost its last unchecked epochs to the restore.
     best = keras.callbacks.EarlyStopping(monitor="val_elbo", mode="max", patience=args.patience,
                                          restore_best_weights=True)
+    # The averages sit in the model from each validation to the next epoch's start, so the best
+    # weights EarlyStopping records (after this callback) and restores at the end are averages.
+    swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaging else []
     history = model.fit(data.x_train, epochs=10**6, batch_size=batch_size, verbose=0,
-                        validation_data=(data.x_valid,), callbacks=[budget, timer, best])
+                        validation_data=(data.x_valid,), callbacks=[budget, timer, *swap, best])
     return {
         "epochs": len(history.history["loss"]),
         "best_epoch": best.best_epoch + 1 if best.best_weights is not None else None,
@@ -122,6 +133,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
         "initial_lr": lr,
         "final_lr": budget.learning_rates[-1],
         "adam_epsilon": float(model.optimizer.epsilon),
+        "ema_momentum": args.ema_momentum,
         "kl_warmup_steps": model.kl_warmup_steps,
         "train_wall_minutes": round((time.perf_counter() - wall_start) / 60.0, 3),
         "train_cpu_minutes": round(cpu_minutes() - cpu_start, 3),
@@ -234,7 +246,8 @@ def run_name(args):
     subset = "-" + "+".join(name for name, _ in grey_likelihoods(args)) if args.likelihoods else ""
     return (args.model + subset + ("-dynamic" if args.dynamic_binarization else "")
             + (f"-warm{args.warm_start_k}" if args.warm_start_minutes else "")
-            + (f"-klwarmup{args.kl_warmup_steps}" if args.kl_warmup_steps else ""))
+            + (f"-klwarmup{args.kl_warmup_steps}" if args.kl_warmup_steps else "")
+            + (f"-ema{args.ema_momentum:g}" if args.ema_momentum is not None else ""))
 
 
 def main(argv=None):
@@ -249,6 +262,8 @@ def main(argv=None):
     if args.restart_lr is not None and (args.restart_lr <= 0 or not args.warm_start_minutes):
         sys.exit("likelihood.py: --restart-lr must be > 0 and needs --warm-start-minutes (it sets the "
                  "second phase's learning rate).")
+    if args.ema_momentum is not None and not 0 < args.ema_momentum < 1:
+        sys.exit("likelihood.py: --ema-momentum must be in (0, 1), e.g. 0.999 (leave it out for no averaging).")
     for option in ("warm_start_minutes", "kl_warmup_steps", "dynamic_binarization"):
         if getattr(args, option) and args.model == "grey":
             sys.exit(f"likelihood.py: --{option.replace('_', '-')} applies to the Table 3 models, not grey.")

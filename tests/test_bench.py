@@ -6,7 +6,9 @@ import os
 import pathlib
 import subprocess
 import sys
+import types
 
+import numpy as np
 import pytest
 
 from tests.helpers import BACKEND
@@ -18,6 +20,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 needs_binarized_mnist = pytest.mark.skipif(
     not (default_data_dir() / "binarized_mnist_train.npz").exists(),
     reason=f"binarized MNIST is not in {default_data_dir()} (set VAE_ZOO_DATA)")
+
+
+def load_likelihood_script():
+    spec = importlib.util.spec_from_file_location("bench_likelihood", ROOT / "bench" / "likelihood.py")
+    likelihood = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(likelihood)
+    return likelihood
 
 
 def run_bench(script, arguments, tmp_path):
@@ -60,24 +69,53 @@ def test_likelihood_smoke(tmp_path):
 def test_likelihood_warm_start_smoke(tmp_path):
     # The k=1 networks' weights must load into the 2-layer k=50 model on this backend, both
     # phases count against the budget, the KL warm-up ramps in the first phase only, both
-    # phases' optimizers get --adam-epsilon, the second phase restarts at --restart-lr, and both
-    # stochastic layers' active units are counted.
+    # phases' optimizers get --adam-epsilon and --ema-momentum, the second phase restarts at
+    # --restart-lr, and both stochastic layers' active units are counted.
     run_bench("likelihood.py", ["--model", "iwae_mnist_2layer", "--minutes", "0.02", "--warm-start-minutes",
                                 "0.01", "--kl-warmup-steps", "3", "--max-examples", "100",
-                                "--eval-samples", "5", "--adam-epsilon", "1e-4", "--restart-lr", "5e-3"],
+                                "--eval-samples", "5", "--adam-epsilon", "1e-4", "--restart-lr", "5e-3",
+                                "--ema-momentum", "0.9"],
               tmp_path)
-    name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-{BACKEND}.json"
+    name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-ema0.9-{BACKEND}.json"
     row = json.loads((tmp_path / name).read_text())["results"]
     warm = row["warm_start"]
     assert warm["k"] == 1 and warm["epochs"] >= 1 and row["epochs"] >= 1
     assert warm["kl_warmup_steps"] == 3 and row["kl_warmup_steps"] == 0
     assert warm["adam_epsilon"] == row["adam_epsilon"] == pytest.approx(1e-4)
+    assert warm["ema_momentum"] == row["ema_momentum"] == 0.9
     assert warm["initial_lr"] == pytest.approx(1e-3) and row["initial_lr"] == pytest.approx(5e-3)
     assert warm["final_lr"] < 1e-3 and row["final_lr"] <= 5e-3
     assert row["train_cpu_minutes"] >= warm["train_cpu_minutes"] > 0
     assert len(row["val_negative_elbo_by_epoch"]) == row["epochs"]
     assert 0 < row["test_nll"] < 1000  # positive and finite: 784 binary pixels, barely trained
     assert 0 <= row["active_units"] <= 50 and 0 <= row["active_units_h1"] <= 100
+
+
+@pytest.mark.parametrize("ema_momentum", [None, 0.999999])
+def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum):
+    # Keras starts the average at the weights after the first step (~lr from the start, Adam's
+    # first step) and a momentum this close to 1 keeps it there, while the weights themselves
+    # travel ~lr per step: the fit must validate on, keep and return the average.
+    import keras
+
+    import zoo
+
+    likelihood = load_likelihood_script()
+    rng = np.random.default_rng(0)
+    data = types.SimpleNamespace(x_train=(rng.random((256, 28, 28, 1)) < 0.3).astype("float32"),
+                                 x_valid=(rng.random((64, 28, 28, 1)) < 0.3).astype("float32"))
+    keras.utils.set_random_seed(0)
+    model = zoo.presets.get("iwae_mnist", seed=0)
+    start = model.get_weights()
+    args = types.SimpleNamespace(adam_epsilon=1e-7, patience=100, ema_momentum=ema_momentum)
+    lr = 1e-2
+    facts = likelihood.fit_for_budget(model, data, args, batch_size=32, minutes=1e-4, lr=lr, decay_decades=0.0)
+    assert facts["epochs"] == 1 and facts["ema_momentum"] == ema_momentum  # 8 steps: one epoch
+    travelled = max(float(np.abs(after - before).max()) for after, before in zip(model.get_weights(), start))
+    if ema_momentum is None:
+        assert travelled > 3 * lr
+    else:
+        assert travelled < 1.05 * lr
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -88,6 +126,7 @@ def test_likelihood_warm_start_smoke(tmp_path):
     (["--model", "iwae_mnist_2layer", "--adam-epsilon", "0"], "--adam-epsilon must be > 0"),
     (["--model", "iwae_mnist_2layer", "--restart-lr", "1e-3"], "needs --warm-start-minutes"),
     (["--model", "iwae_mnist_2layer", "--warm-start-minutes", "1", "--restart-lr", "0"], "--restart-lr must be > 0"),
+    (["--model", "iwae_mnist", "--ema-momentum", "1"], "--ema-momentum must be in"),
     (["--model", "grey", "--kl-warmup-steps", "100"], "--kl-warmup-steps applies to the Table 3 models"),
     (["--model", "grey", "--dynamic-binarization"], "--dynamic-binarization applies to the Table 3 models"),
     (["--model", "grey", "--likelihoods", "gaussian,mse"], "takes names from discretized_logistic, gaussian"),
@@ -95,8 +134,6 @@ def test_likelihood_warm_start_smoke(tmp_path):
     (["--model", "iwae_mnist", "--likelihoods", "gaussian"], "--likelihoods applies to --model grey"),
 ])
 def test_likelihood_rejects_bad_arguments(arguments, message):
-    spec = importlib.util.spec_from_file_location("bench_likelihood", ROOT / "bench" / "likelihood.py")
-    likelihood = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(likelihood)
+    likelihood = load_likelihood_script()
     with pytest.raises(SystemExit, match=message):
         likelihood.main(arguments)
