@@ -95,7 +95,7 @@ def test_likelihood_warm_start_smoke(tmp_path):
 def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum):
     # Keras starts the average at the weights after the first step (~lr from the start, Adam's
     # first step) and a momentum this close to 1 keeps it there, while the weights themselves
-    # travel ~lr per step: the fit must validate on, keep and return the average.
+    # travel ~lr per step: the weights the fit keeps and returns must be the average.
     import keras
 
     import zoo
