@@ -111,8 +111,12 @@ class Likelihood(keras.losses.Loss):
         """
         x = ops.convert_to_tensor(x, dtype=self.dtype)
         params = ops.convert_to_tensor(params, dtype=self.dtype)
-        values = self.elementwise_log_prob(x, self.split_params(x, params))
-        return sum_over_event_dims(values, event_ndim=len(x.shape) - 1)
+        return self.summed_log_prob(x, self.split_params(x, params), event_ndim=len(x.shape) - 1)
+
+    def summed_log_prob(self, x, params, event_ndim):
+        """``elementwise_log_prob`` summed over the trailing ``event_ndim`` axes. A family
+        overrides it where summing its terms separately saves passes over the values."""
+        return sum_over_event_dims(self.elementwise_log_prob(x, params), event_ndim)
 
     def elementwise_log_prob(self, x, params):
         """log p(x_i | params_i) per data element; ``params`` is a dict by channel name."""

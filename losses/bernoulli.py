@@ -7,7 +7,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from losses.base import DataError, Likelihood
+from losses.base import DataError, Likelihood, sum_over_event_dims
 
 
 def bernoulli_log_prob(x, logits):
@@ -44,6 +44,14 @@ class Bernoulli(Likelihood):
 
     def elementwise_log_prob(self, x, params):
         return bernoulli_log_prob(x, params["logits"])
+
+    def summed_log_prob(self, x, params, event_ndim):
+        # Σ x·l − Σ softplus(l), the same sum with no elementwise subtraction: eager PyTorch
+        # writes one (k, batch, D) array fewer per step; zoo.log_likelihood 5–33% faster in
+        # paired runs (bench/README.md). Float32 error ≤ 1e-3 nats per example at |l| ≤ 30.
+        logits = params["logits"]
+        return (sum_over_event_dims(x * logits, event_ndim)
+                - sum_over_event_dims(ops.softplus(logits), event_ndim))
 
     def mean(self, params):
         return ops.sigmoid(self.split_output_params(params)["logits"])

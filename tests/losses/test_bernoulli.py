@@ -27,6 +27,19 @@ def test_huge_logits_are_exact_and_finite():
     np.testing.assert_allclose(grad, x - special.expit(logits), atol=1e-6)
 
 
+@pytest.mark.parametrize("logit_scale", [3.0, 30.0])
+def test_a_confident_model_on_mnist_sized_images_is_scored_to_1e_3_nats(logit_scale):
+    # log_prob sums x·l and softplus(l) separately (one pass fewer on eager PyTorch); the two
+    # sums grow with |l| while their difference shrinks, so bound the float32 error there.
+    rng = np.random.default_rng(0)
+    x = (rng.random((64, 28, 28)) < 0.15).astype("float32")
+    logits = ((2 * x - 1) * rng.uniform(0, 2 * logit_scale, x.shape) + rng.normal(size=x.shape))
+    logits = logits.astype("float32")
+    ref = stats.bernoulli.logpmf(x, special.expit(logits.astype("float64"))).reshape(64, -1).sum(-1)
+    ours = to_numpy(losses.Bernoulli().log_prob(x, logits))
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-3)
+
+
 def test_mean_and_sample():
     lik = losses.Bernoulli()
     logits = np.full((10000, 1), np.log(0.3 / 0.7), "float32")
