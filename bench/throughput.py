@@ -125,7 +125,7 @@ def loop_jax(x, batch_size):
         h = jnp.tanh(z @ w[6] + w[7])
         h = jnp.tanh(h @ w[8] + w[9])
         logits = h @ w[10] + w[11]
-        log_px = jnp.sum(batch * logits - jax.nn.softplus(logits), axis=-1)
+        log_px = jnp.sum(batch * logits, axis=-1) - jnp.sum(jax.nn.softplus(logits), axis=-1)
         kl = 0.5 * jnp.sum(mean**2 + jnp.exp(log_var) - 1 - log_var, axis=-1)
         return jnp.mean(kl - log_px)
 
@@ -175,7 +175,7 @@ def loop_tensorflow(x, batch_size):
             h = tf.tanh(z @ w[6] + w[7])
             h = tf.tanh(h @ w[8] + w[9])
             logits = h @ w[10] + w[11]
-            log_px = tf.reduce_sum(batch * logits - tf.nn.softplus(logits), axis=-1)
+            log_px = tf.reduce_sum(batch * logits, axis=-1) - tf.reduce_sum(tf.nn.softplus(logits), axis=-1)
             kl = 0.5 * tf.reduce_sum(mean**2 + tf.exp(log_var) - 1 - log_var, axis=-1)
             loss = tf.reduce_mean(kl - log_px)
         grads = tape.gradient(loss, params)
@@ -217,7 +217,7 @@ def loop_torch(x, batch_size):
             h = torch.tanh(z @ w[6] + w[7])
             h = torch.tanh(h @ w[8] + w[9])
             logits = h @ w[10] + w[11]
-            log_px = torch.sum(batch * logits - torch.nn.functional.softplus(logits), dim=-1)
+            log_px = torch.sum(batch * logits, dim=-1) - torch.sum(torch.nn.functional.softplus(logits), dim=-1)
             kl = 0.5 * torch.sum(mean**2 + torch.exp(log_var) - 1 - log_var, dim=-1)
             loss = torch.mean(kl - log_px)
             optimizer.zero_grad(set_to_none=True)
