@@ -284,6 +284,7 @@ def run(args, parser):
 
 
 def evaluate(model, inputs, data, args):
+    import losses
     import zoo
 
     def elbo(split):
@@ -291,27 +292,22 @@ def evaluate(model, inputs, data, args):
         return values["elbo"]
 
     log_px = zoo.log_likelihood(model, inputs("test"), num_samples=args.eval_samples)
-    bits = lambda nats: float(-nats / (model.num_dims * math.log(2)))  # noqa: E731
     test_elbo = elbo("test")
-    count, _ = zoo.active_units(model, inputs("test"))
-    if isinstance(model, zoo.TwoLayerVAE):  # the middle layer too, as the IWAE paper reports
-        extra = {"active_units_h1": zoo.active_units(model, inputs("test"), layer="h1")[0],
-                 "hidden_dim": model.hidden_dim}
-    else:
-        extra = {}
+    active = zoo.active_unit_counts(model, inputs("test"))  # and the middle layer's, if any
+    if "active_units_h1" in active:
+        active["hidden_dim"] = model.hidden_dim
     return {
         "train_elbo": elbo("train"),
         "val_elbo": elbo("valid"),
         "test_elbo": test_elbo,
-        "test_elbo_bits_per_dim": bits(test_elbo),
+        "test_elbo_bits_per_dim": float(losses.bits_per_dim(-test_elbo, model.num_dims)),
         "test_log_likelihood": float(log_px.mean()),
-        "test_bits_per_dim": bits(float(log_px.mean())),
+        "test_bits_per_dim": zoo.bits_per_dim(model, log_px),
         "eval_samples": args.eval_samples,
-        "active_units": count,
+        **active,
         "latent_dim": model.latent_dim,
         "num_dims": model.num_dims,
         "data_levels": data.levels,
-        **extra,
     }
 
 

@@ -176,9 +176,7 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
         "test_bits_per_dim": round(zoo.bits_per_dim(model, log_px), 5),
         "test_negative_elbo": round(-test["elbo"], 3),
         "train_negative_elbo": round(-train["elbo"], 3),
-        "active_units": zoo.active_units(model, data.x_test)[0],
-        **({"active_units_h1": zoo.active_units(model, data.x_test, layer="h1")[0]}
-           if isinstance(model, zoo.TwoLayerVAE) else {}),
+        **zoo.active_unit_counts(model, data.x_test),
         "eval_samples": args.eval_samples,
         **result,
         "eval_wall_minutes": round(eval_wall, 2),

@@ -14,7 +14,8 @@ from zoo.mlp import MLPVAE
 from zoo.conv import ConvVAE
 from zoo.conditional import ConditionalVAE
 from zoo.two_layer import TwoLayerVAE
-from zoo.evaluation import active_units, bits_per_dim, kl_per_dim, log_likelihood, posterior_means
+from zoo.evaluation import (active_unit_counts, active_units, bits_per_dim, kl_per_dim, log_likelihood,
+                            posterior_means)
 from zoo import presets
 from zoo.saving import BackupAndRestore, ModelFileError, load_model, save_model
 from zoo import datasets, factory, plots

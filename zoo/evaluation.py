@@ -158,10 +158,15 @@ def posterior_means(model, x, batch_size=256, layer=None):
     if layer not in (None, "h1"):
         raise ValueError(f"posterior_means: `layer` must be None (the top layer, what `encode` "
                          f"describes) or 'h1', got {layer!r}.")
-    if layer == "h1" and not hasattr(model, "encode_h1"):
+    if layer == "h1" and not _has_middle_layer(model):
         raise ValueError(f"posterior_means: layer='h1' needs a model with two stochastic layers "
                          f"(zoo.TwoLayerVAE); {type(model).__name__} has one: use layer=None.")
     return _predict(model, _posterior_mean, x, batch_size, layer=layer)
+
+
+def _has_middle_layer(model):
+    """Whether ``model`` has two stochastic layers (``zoo.TwoLayerVAE``: h1 below the top z)."""
+    return hasattr(model, "encode_h1")
 
 
 def kl_per_dim(model, x, batch_size=256):
@@ -179,3 +184,13 @@ def active_units(model, x, threshold=1e-2, batch_size=256, layer=None):
     """
     variances = posterior_means(model, x, batch_size, layer).var(axis=0)
     return int(np.sum(variances > threshold)), variances
+
+
+def active_unit_counts(model, x, threshold=1e-2, batch_size=256):
+    """Active units of every stochastic layer, for reports: ``{"active_units": n}``, plus
+    ``"active_units_h1"`` for a model with two stochastic layers (the IWAE paper reports both).
+    """
+    counts = {"active_units": active_units(model, x, threshold, batch_size)[0]}
+    if _has_middle_layer(model):
+        counts["active_units_h1"] = active_units(model, x, threshold, batch_size, layer="h1")[0]
+    return counts

@@ -42,6 +42,7 @@ def test_active_units_and_kl_per_dim(trained):
     model, x = trained
     count, variances = zoo.active_units(model, x)
     assert variances.shape == (4,) and count == int(np.sum(variances > 1e-2))
+    assert zoo.active_unit_counts(model, x) == {"active_units": count}  # one stochastic layer
     kl = zoo.kl_per_dim(model, x)
     assert kl.shape == (4,) and np.all(kl >= 0)
     assert zoo.bits_per_dim(model, np.full(3, -64 * np.log(2))) == pytest.approx(1.0)

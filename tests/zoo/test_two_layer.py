@@ -39,3 +39,4 @@ def test_active_units_of_both_layers():
     np.testing.assert_allclose(variances, h1_means.var(axis=0), rtol=1e-4, atol=1e-7)
     top_count, top_variances = zoo.active_units(model, x)  # the default: the top layer, h2
     assert top_variances.shape == (3,) and top_count == int(np.sum(top_variances > 1e-2))
+    assert zoo.active_unit_counts(model, x) == {"active_units": top_count, "active_units_h1": count}
