@@ -8,7 +8,8 @@ Table 3 models (Burda, Grosse & Salakhutdinov 2016; test NLL in nats): iwae_mnis
 88.71), iwae_mnist_k5 (87.63), iwae_mnist_k50 (87.10), iwae_mnist_2layer (85.32). Each trains on
 static binarized MNIST (45,000 of the 50,000 training images; 5,000 held out) for --minutes of
 wall time with Adam, the learning rate decaying 10× over the budget (the paper's 10^(−i/7) over
-3,280 epochs, compressed; zoo.TimeBudget), keeping the weights of the best validation ELBO
+3,280 epochs, compressed; zoo.TimeBudget; ``--lr-decay linear --decay-decades inf``: a
+straight line to zero instead), keeping the weights of the best validation ELBO
 (checked every epoch), then reports the importance-sampled log-likelihood
 with --eval-samples samples on the 10,000-image official validation set (no test file ships;
 the paper's numbers are on the test set) and the CPU minutes used.
@@ -34,6 +35,7 @@ Results: bench/results/likelihood-<model>-<backend>.json and a markdown row on s
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import platform
@@ -64,7 +66,10 @@ def build_parser():
     parser.add_argument("--adam-epsilon", type=float, default=1e-7,
                         help="Adam's epsilon: Keras' default 1e-7; the IWAE paper used 1e-4")
     parser.add_argument("--decay-decades", type=float, default=1.0,
-                        help="learning rate falls 10^d-fold over the budget")
+                        help="learning rate falls 10^d-fold over the budget (with --lr-decay linear, "
+                             "inf: to zero)")
+    parser.add_argument("--lr-decay", choices=("exponential", "linear"), default="exponential",
+                        help="shape of that fall over wall time (zoo.TimeBudget's decay)")
     parser.add_argument("--patience", type=int, default=100,
                         help="stop after this many epochs without a better validation ELBO")
     parser.add_argument("--warm-start-minutes", type=float, default=0.0,
@@ -103,7 +108,8 @@ def cpu_minutes():
 
 
 def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
-    """Adam from ``lr``, decaying ``10^decay_decades``-fold over ``minutes`` of wall time, keeping
+    """Adam from ``lr``, decaying ``10^decay_decades``-fold over ``minutes`` of wall time (along
+    ``args.lr_decay``'s shape), keeping
     the weights of the best validation ELBO (with ``args.ema_momentum``: of the best moving average
     of the weights); returns the fit's facts as a dict."""
     import keras
@@ -113,7 +119,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
     averaging = args.ema_momentum is not None
     model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon, use_ema=averaging,
                                                   ema_momentum=args.ema_momentum if averaging else 0.99))
-    budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades)
+    budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades, decay=args.lr_decay)
     timer = zoo.EpochTimer()
     cpu_start, wall_start = cpu_minutes(), time.perf_counter()
     # The 1-layer VAE overfits 45,000 images within the hour: keep the weights of the best
@@ -132,6 +138,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
         "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
         "initial_lr": lr,
         "final_lr": budget.learning_rates[-1],
+        "lr_decay": args.lr_decay,
         "adam_epsilon": float(model.optimizer.epsilon),
         "ema_momentum": args.ema_momentum,
         "kl_warmup_steps": model.kl_warmup_steps,
@@ -139,6 +146,24 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
         "train_cpu_minutes": round(cpu_minutes() - cpu_start, 3),
         "val_negative_elbo_by_epoch": [round(-value, 3) for value in history.history["val_elbo"]],
     }
+
+
+def phase_schedules(args):
+    """(minutes, initial lr, decay decades) of the warm start and of the second phase.
+
+    One schedule over the whole --minutes, split where the phases meet: the first phase falls
+    to ``reached`` of lr₀ (exponential: 10^(−d·share), linear: 1 − (1 − 10^(−d))·share), the
+    second falls the remaining decades from there (or from --restart-lr), so either shape runs
+    on unbroken across the switch.
+    """
+    import zoo
+
+    whole = zoo.TimeBudget(args.minutes * 60.0, decay_decades=args.decay_decades, decay=args.lr_decay)
+    reached = whole.multiplier(args.warm_start_minutes / args.minutes)
+    first_decades = -math.log10(reached)
+    return ((args.warm_start_minutes, args.lr, first_decades),
+            (args.minutes - args.warm_start_minutes, args.restart_lr or args.lr * reached,
+             args.decay_decades - first_decades))
 
 
 def train_and_score(model, data, args, batch_size, warm_start_model=None):
@@ -153,14 +178,10 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
 
     minutes, lr, decades, warm = args.minutes, args.lr, args.decay_decades, None
     if warm_start_model is not None:
-        share = args.warm_start_minutes / args.minutes
-        warm = fit_for_budget(warm_start_model, data, args, batch_size, args.warm_start_minutes, lr,
-                              decades * share)
+        first, (minutes, lr, decades) = phase_schedules(args)
+        warm = fit_for_budget(warm_start_model, data, args, batch_size, *first)
         # Same layers (built in the constructor), same weight order: only the objective (k) differs.
         model.set_weights(warm_start_model.get_weights())
-        minutes -= args.warm_start_minutes
-        lr = args.restart_lr or lr * 10.0 ** (-decades * share)  # default: where the warm phase's decay ended
-        decades *= 1.0 - share
     result = fit_for_budget(model, data, args, batch_size, minutes, lr, decades)
     if warm is not None:
         result["warm_start"] = {"k": warm_start_model.k, **warm}
@@ -245,7 +266,8 @@ def run_name(args):
     return (args.model + subset + ("-dynamic" if args.dynamic_binarization else "")
             + (f"-warm{args.warm_start_k}" if args.warm_start_minutes else "")
             + (f"-klwarmup{args.kl_warmup_steps}" if args.kl_warmup_steps else "")
-            + (f"-ema{args.ema_momentum:g}" if args.ema_momentum is not None else ""))
+            + (f"-ema{args.ema_momentum:g}" if args.ema_momentum is not None else "")
+            + ("-linear" if args.lr_decay == "linear" else ""))
 
 
 def main(argv=None):
@@ -255,6 +277,9 @@ def main(argv=None):
     if not 0 <= args.warm_start_minutes < args.minutes or args.warm_start_k < 1:
         sys.exit("likelihood.py: --warm-start-minutes must be >= 0 and less than --minutes, "
                  "--warm-start-k >= 1.")
+    if not args.decay_decades >= 0 or (args.decay_decades == math.inf and args.lr_decay != "linear"):
+        sys.exit("likelihood.py: --decay-decades must be >= 0, and inf (a decay to zero) needs "
+                 "--lr-decay linear.")
     if args.kl_warmup_steps < 0:
         sys.exit("likelihood.py: --kl-warmup-steps must be >= 0.")
     if args.restart_lr is not None and (args.restart_lr <= 0 or not args.warm_start_minutes):

@@ -70,13 +70,14 @@ def test_likelihood_warm_start_smoke(tmp_path):
     # The k=1 networks' weights must load into the 2-layer k=50 model on this backend, both
     # phases count against the budget, the KL warm-up ramps in the first phase only, both
     # phases' optimizers get --adam-epsilon and --ema-momentum, the second phase restarts at
-    # --restart-lr, and both stochastic layers' active units are counted.
+    # --restart-lr (decaying along --lr-decay's line), and both stochastic layers' active units
+    # are counted.
     run_bench("likelihood.py", ["--model", "iwae_mnist_2layer", "--minutes", "0.02", "--warm-start-minutes",
                                 "0.01", "--kl-warmup-steps", "3", "--max-examples", "100",
                                 "--eval-samples", "5", "--adam-epsilon", "1e-4", "--restart-lr", "5e-3",
-                                "--ema-momentum", "0.9"],
+                                "--ema-momentum", "0.9", "--lr-decay", "linear", "--decay-decades", "inf"],
               tmp_path)
-    name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-ema0.9-{BACKEND}.json"
+    name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-ema0.9-linear-{BACKEND}.json"
     row = json.loads((tmp_path / name).read_text())["results"]
     warm = row["warm_start"]
     assert warm["k"] == 1 and warm["epochs"] >= 1 and row["epochs"] >= 1
@@ -85,6 +86,7 @@ def test_likelihood_warm_start_smoke(tmp_path):
     assert warm["ema_momentum"] == row["ema_momentum"] == 0.9
     assert warm["initial_lr"] == pytest.approx(1e-3) and row["initial_lr"] == pytest.approx(5e-3)
     assert warm["final_lr"] < 1e-3 and row["final_lr"] <= 5e-3
+    assert warm["lr_decay"] == row["lr_decay"] == "linear"
     assert row["train_cpu_minutes"] >= warm["train_cpu_minutes"] > 0
     assert len(row["val_negative_elbo_by_epoch"]) == row["epochs"]
     assert 0 < row["test_nll"] < 1000  # positive and finite: 784 binary pixels, barely trained
@@ -107,7 +109,8 @@ def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum):
     keras.utils.set_random_seed(0)
     model = zoo.presets.get("iwae_mnist", seed=0)
     start = model.get_weights()
-    args = types.SimpleNamespace(adam_epsilon=1e-7, patience=100, ema_momentum=ema_momentum)
+    args = types.SimpleNamespace(adam_epsilon=1e-7, patience=100, ema_momentum=ema_momentum,
+                                 lr_decay="exponential")
     lr = 1e-2
     facts = likelihood.fit_for_budget(model, data, args, batch_size=32, minutes=1e-4, lr=lr, decay_decades=0.0)
     assert facts["epochs"] == 1 and facts["ema_momentum"] == ema_momentum  # 8 steps: one epoch
@@ -116,6 +119,29 @@ def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum):
         assert travelled > 3 * lr
     else:
         assert travelled < 1.05 * lr
+
+
+@pytest.mark.parametrize("decay, decades, reached", [
+    ("exponential", 1.0, 10 ** -0.75),      # 45 of 60 minutes: 10^(−0.75)
+    ("linear", 1.0, 1 - 0.9 * 0.75),        # a line from 1 to 0.1: 0.325 at 3/4
+    ("linear", float("inf"), 0.25),         # a line to zero: 1/4 left at 3/4
+])
+def test_the_warm_start_and_second_phase_split_one_schedule(decay, decades, reached):
+    likelihood = load_likelihood_script()
+    args = likelihood.build_parser().parse_args(
+        ["--model", "iwae_mnist_2layer", "--minutes", "60", "--warm-start-minutes", "45", "--lr", "1e-3",
+         "--lr-decay", decay, "--decay-decades", str(decades)])
+    (warm_minutes, warm_lr, warm_decades), (minutes, lr, rest) = likelihood.phase_schedules(args)
+    assert (warm_minutes, warm_lr, minutes) == (45, 1e-3, 15)
+    assert 10 ** -warm_decades == pytest.approx(reached) and lr == pytest.approx(1e-3 * reached)
+    # The second phase ends where the whole schedule does: 10^−d of lr₀ (zero for inf).
+    assert warm_decades + rest == pytest.approx(decades)
+    import zoo
+
+    whole = zoo.TimeBudget(3600, decay_decades=decades, decay=decay)
+    part = zoo.TimeBudget(warm_minutes * 60, decay_decades=warm_decades, decay=decay)
+    for fraction in (0.2, 0.5, 1.0):  # the first phase follows the whole schedule's curve
+        assert part.multiplier(fraction) == pytest.approx(whole.multiplier(0.75 * fraction))
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -127,6 +153,8 @@ def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum):
     (["--model", "iwae_mnist_2layer", "--restart-lr", "1e-3"], "needs --warm-start-minutes"),
     (["--model", "iwae_mnist_2layer", "--warm-start-minutes", "1", "--restart-lr", "0"], "--restart-lr must be > 0"),
     (["--model", "iwae_mnist", "--ema-momentum", "1"], "--ema-momentum must be in"),
+    (["--model", "iwae_mnist", "--decay-decades", "inf"], "needs --lr-decay linear"),
+    (["--model", "iwae_mnist", "--decay-decades", "-1"], "--decay-decades must be >= 0"),
     (["--model", "grey", "--kl-warmup-steps", "100"], "--kl-warmup-steps applies to the Table 3 models"),
     (["--model", "grey", "--dynamic-binarization"], "--dynamic-binarization applies to the Table 3 models"),
     (["--model", "grey", "--likelihoods", "gaussian,mse"], "takes names from discretized_logistic, gaussian"),

@@ -36,6 +36,22 @@ def test_time_budget_decays_the_rate_and_stops_before_overrunning(monkeypatch):
     np.testing.assert_allclose(budget.learning_rates, [1e-3, 1e-3 * 10**-0.3, 1e-3 * 10**-0.6], rtol=1e-5)
 
 
+def test_a_linear_time_budget_falls_along_a_line(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    to_zero = zoo.TimeBudget(seconds=10, decay_decades=float("inf"), decay="linear")
+    model = compiled(lr=2e-3)
+    to_zero.set_model(model)
+    to_zero.on_train_begin()
+    for epoch in range(3):
+        to_zero.on_epoch_begin(epoch)
+        clock[0] += 2.5
+    np.testing.assert_allclose(to_zero.learning_rates, [2e-3, 1.5e-3, 1e-3], rtol=1e-5)
+    assert to_zero.multiplier(1.0) == 0.0
+    to_a_tenth = zoo.TimeBudget(seconds=10, decay_decades=1.0, decay="linear")
+    assert [to_a_tenth.multiplier(f) for f in (0.0, 0.5, 1.0)] == pytest.approx([1.0, 0.55, 0.1])
+
+
 def test_time_budget_ends_a_real_fit():
     budget = zoo.TimeBudget(seconds=1e-3)
     history = compiled().fit(digits(32), epochs=50, verbose=0, callbacks=[budget])
@@ -43,7 +59,9 @@ def test_time_budget_ends_a_real_fit():
 
 
 @pytest.mark.parametrize("kwargs", [{"seconds": 0}, {"seconds": float("nan")},
-                                    {"seconds": 5, "decay_decades": -1}])
+                                    {"seconds": 5, "decay_decades": -1},
+                                    {"seconds": 5, "decay_decades": float("inf")},  # exponential
+                                    {"seconds": 5, "decay": "cosine"}])
 def test_time_budget_refuses_bad_values(kwargs):
     with pytest.raises(ValueError, match="TimeBudget"):
         zoo.TimeBudget(**kwargs)
