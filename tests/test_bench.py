@@ -87,6 +87,7 @@ def test_likelihood_warm_start_smoke(tmp_path):
     assert warm["initial_lr"] == pytest.approx(1e-3) and row["initial_lr"] == pytest.approx(5e-3)
     assert warm["final_lr"] < 1e-3 and row["final_lr"] <= 5e-3
     assert warm["lr_decay"] == row["lr_decay"] == "linear"
+    assert warm["batch_size"] == row["batch_size"] == 32  # the IWAE models' default
     assert row["train_cpu_minutes"] >= warm["train_cpu_minutes"] > 0
     assert len(row["val_negative_elbo_by_epoch"]) == row["epochs"]
     assert 0 < row["test_nll"] < 1000  # positive and finite: 784 binary pixels, barely trained
@@ -155,6 +156,7 @@ def test_the_warm_start_and_second_phase_split_one_schedule(decay, decades, reac
     (["--model", "iwae_mnist", "--ema-momentum", "1"], "--ema-momentum must be in"),
     (["--model", "iwae_mnist", "--decay-decades", "inf"], "needs --lr-decay linear"),
     (["--model", "iwae_mnist", "--decay-decades", "-1"], "--decay-decades must be >= 0"),
+    (["--model", "iwae_mnist", "--batch-size", "0"], "--batch-size must be >= 1"),
     (["--model", "grey", "--kl-warmup-steps", "100"], "--kl-warmup-steps applies to the Table 3 models"),
     (["--model", "grey", "--dynamic-binarization"], "--dynamic-binarization applies to the Table 3 models"),
     (["--model", "grey", "--likelihoods", "gaussian,mse"], "takes names from discretized_logistic, gaussian"),
