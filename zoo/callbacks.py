@@ -97,12 +97,12 @@ class TimeBudget(keras.callbacks.Callback):
         if decay not in self.DECAYS:
             raise ValueError(f"TimeBudget: `decay` must be one of {self.DECAYS}, got {decay!r}.")
         self.decay = decay
-        if decay == "linear" and decay_decades == math.inf:
-            self.decay_decades = math.inf
-        else:
-            if decay_decades == math.inf:
+        if decay_decades == math.inf:  # a decay to zero, which only the straight line reaches
+            if decay != "linear":
                 raise ValueError("TimeBudget: decay_decades=inf (a decay to zero) needs decay='linear'; "
                                  "an exponential decay never reaches zero.")
+            self.decay_decades = math.inf
+        else:
             self.decay_decades = check_non_negative("decay_decades", decay_decades, "TimeBudget")
         self.learning_rates = []
 
