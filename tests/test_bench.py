@@ -54,8 +54,10 @@ def test_likelihood_smoke(tmp_path):
     # trains and is scored in tests/zoo; this checks the script around them.
     result = run_bench("likelihood.py", ["--model", "grey", "--likelihoods", "huber,discretized_logistic",
                                          "--minutes", "0.005", "--max-examples", "100",
-                                         "--eval-samples", "5"], tmp_path)
-    record = json.loads((tmp_path / f"likelihood-grey-discretized_logistic+huber-{BACKEND}.json").read_text())
+                                         "--eval-samples", "5", "--lr-decay", "exponential"], tmp_path)
+    # The schedule other than the default is named in the file, as the other options are.
+    record = json.loads((tmp_path / f"likelihood-grey-discretized_logistic+huber-exponential-{BACKEND}.json")
+                        .read_text())
     rows = record["results"]
     assert [name.split("(")[0] for name in rows] == ["DiscretizedLogistic", "Huber"], list(rows)
     assert "| likelihood | backend |" in result.stdout
@@ -63,6 +65,7 @@ def test_likelihood_smoke(tmp_path):
         # Bounds on 17-level 8×8 data: positive code lengths below 4.09 bits/dim (uniform).
         assert 0 < row["test_bits_per_dim"] < 20, (name, row)
         assert row["epochs"] >= 1 and row["train_cpu_minutes"] >= 0 and row["examples_per_s"] > 0
+        assert row["lr_decay"] == "exponential"
 
 
 @needs_binarized_mnist
@@ -70,14 +73,14 @@ def test_likelihood_warm_start_smoke(tmp_path):
     # The k=1 networks' weights must load into the 2-layer k=50 model on this backend, both
     # phases count against the budget, the KL warm-up ramps in the first phase only, both
     # phases' optimizers get --adam-epsilon and --ema-momentum, the second phase restarts at
-    # --restart-lr (decaying along --lr-decay's line), and both stochastic layers' active units
-    # are counted.
+    # --restart-lr (decaying along the default straight line to zero), and both stochastic
+    # layers' active units are counted.
     run_bench("likelihood.py", ["--model", "iwae_mnist_2layer", "--minutes", "0.02", "--warm-start-minutes",
                                 "0.01", "--kl-warmup-steps", "3", "--max-examples", "100",
                                 "--eval-samples", "5", "--adam-epsilon", "1e-4", "--restart-lr", "5e-3",
-                                "--ema-momentum", "0.9", "--lr-decay", "linear", "--decay-decades", "inf"],
+                                "--ema-momentum", "0.9"],
               tmp_path)
-    name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-ema0.9-linear-{BACKEND}.json"
+    name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-ema0.9-{BACKEND}.json"
     row = json.loads((tmp_path / name).read_text())["results"]
     warm = row["warm_start"]
     assert warm["k"] == 1 and warm["epochs"] >= 1 and row["epochs"] >= 1
@@ -145,6 +148,18 @@ def test_the_warm_start_and_second_phase_split_one_schedule(decay, decades, reac
         assert part.multiplier(fraction) == pytest.approx(whole.multiplier(0.75 * fraction))
 
 
+@pytest.mark.parametrize("arguments, decay, decades", [
+    ([], "linear", float("inf")),                              # the default: a straight line to zero
+    (["--lr-decay", "exponential"], "exponential", 1.0),      # the paper's 10x, compressed
+    (["--decay-decades", "2"], "linear", 2.0),                # a line from 1 to 0.01
+    (["--lr-decay", "exponential", "--decay-decades", "0.5"], "exponential", 0.5),
+])
+def test_the_learning_rate_decay_defaults_follow_its_shape(arguments, decay, decades):
+    likelihood = load_likelihood_script()
+    args = likelihood.parse_args(["--model", "iwae_mnist", *arguments])
+    assert (args.lr_decay, args.decay_decades) == (decay, decades)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "iwae_mnist_k50", "--minutes", "5", "--warm-start-minutes", "5"], "less than --minutes"),
     (["--model", "grey", "--minutes", "5", "--warm-start-minutes", "1"], "Table 3 models"),
@@ -154,7 +169,7 @@ def test_the_warm_start_and_second_phase_split_one_schedule(decay, decades, reac
     (["--model", "iwae_mnist_2layer", "--restart-lr", "1e-3"], "needs --warm-start-minutes"),
     (["--model", "iwae_mnist_2layer", "--warm-start-minutes", "1", "--restart-lr", "0"], "--restart-lr must be > 0"),
     (["--model", "iwae_mnist", "--ema-momentum", "1"], "--ema-momentum must be in"),
-    (["--model", "iwae_mnist", "--decay-decades", "inf"], "needs --lr-decay linear"),
+    (["--model", "iwae_mnist", "--lr-decay", "exponential", "--decay-decades", "inf"], "needs --lr-decay linear"),
     (["--model", "iwae_mnist", "--decay-decades", "-1"], "--decay-decades must be >= 0"),
     (["--model", "iwae_mnist", "--batch-size", "0"], "--batch-size must be >= 1"),
     (["--model", "grey", "--kl-warmup-steps", "100"], "--kl-warmup-steps applies to the Table 3 models"),
