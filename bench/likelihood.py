@@ -24,6 +24,8 @@ model's own bound from those weights; one learning-rate schedule runs over both 
 (``--restart-lr`` restarts the second phase at a learning rate of its own).
 ``--ema-momentum M`` keeps Adam's exponential moving average of the weights (Polyak averaging,
 Keras' ``use_ema``) and validates, keeps and hands on the averaged weights instead of the last ones.
+``--lr-warmup-epochs N`` ramps the learning rate up over the first N epochs of the first phase
+(zoo.TimeBudget's warm-up), for a larger --lr.
 ``--kl-warmup-steps N`` ramps the KL weight from 0 to 1 over the first N steps of the first
 phase (Sønderby et al. 2016's warm-up), to keep latent units from collapsing early.
 
@@ -90,6 +92,9 @@ def build_parser():
     parser.add_argument("--ema-momentum", type=float, default=None,
                         help="Polyak averaging: validate and keep Adam's moving average of the weights "
                              "with this momentum per step (e.g. 0.999); None: the weights themselves")
+    parser.add_argument("--lr-warmup-epochs", type=int, default=0,
+                        help="ramp the learning rate linearly over the first phase's first N epochs "
+                             "(epoch i at (i+1)/N of the decayed rate; zoo.TimeBudget's warm-up), for a larger --lr")
     parser.add_argument("--kl-warmup-steps", type=int, default=0,
                         help="Table 3 models: ramp the KL weight 0 → 1 over this many steps of the first "
                              "phase (the warm start, if any); it kept the 2-layer k=1 phase from stalling "
@@ -122,9 +127,9 @@ def cpu_minutes():
     return (usage.ru_utime + usage.ru_stime) / 60.0
 
 
-def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
+def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr_warmup_epochs=0):
     """Adam from ``lr``, decaying ``10^decay_decades``-fold over ``minutes`` of wall time (along
-    ``args.lr_decay``'s shape), keeping
+    ``args.lr_decay``'s shape; ramped up over the first ``lr_warmup_epochs`` epochs), keeping
     the weights of the best validation ELBO (with ``args.ema_momentum``: of the best moving average
     of the weights); returns the fit's facts as a dict."""
     import keras
@@ -134,7 +139,8 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
     averaging = args.ema_momentum is not None
     model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon, use_ema=averaging,
                                                   ema_momentum=args.ema_momentum if averaging else 0.99))
-    budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades, decay=args.lr_decay)
+    budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades, decay=args.lr_decay,
+                            warmup_epochs=lr_warmup_epochs)
     timer = zoo.EpochTimer()
     cpu_start, wall_start = cpu_minutes(), time.perf_counter()
     # The 1-layer VAE overfits 45,000 images within the hour: keep the weights of the best
@@ -155,6 +161,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades):
         "initial_lr": lr,
         "final_lr": budget.learning_rates[-1],
         "lr_decay": args.lr_decay,
+        "lr_warmup_epochs": lr_warmup_epochs,
         "adam_epsilon": float(model.optimizer.epsilon),
         "ema_momentum": args.ema_momentum,
         "kl_warmup_steps": model.kl_warmup_steps,
@@ -193,12 +200,14 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
     import zoo
 
     minutes, lr, decades, warm = args.minutes, args.lr, args.decay_decades, None
+    lr_warmup_epochs = args.lr_warmup_epochs
     if warm_start_model is not None:
         first, (minutes, lr, decades) = phase_schedules(args)
-        warm = fit_for_budget(warm_start_model, data, args, batch_size, *first)
+        warm = fit_for_budget(warm_start_model, data, args, batch_size, *first, lr_warmup_epochs)
+        lr_warmup_epochs = 0  # the second phase continues the schedule from where the first ended
         # Same layers (built in the constructor), same weight order: only the objective (k) differs.
         model.set_weights(warm_start_model.get_weights())
-    result = fit_for_budget(model, data, args, batch_size, minutes, lr, decades)
+    result = fit_for_budget(model, data, args, batch_size, minutes, lr, decades, lr_warmup_epochs)
     if warm is not None:
         result["warm_start"] = {"k": warm_start_model.k, **warm}
         result["train_wall_minutes"] = round(result["train_wall_minutes"] + warm["train_wall_minutes"], 3)
@@ -282,6 +291,7 @@ def run_name(args):
     subset = "-" + "+".join(name for name, _ in grey_likelihoods(args)) if args.likelihoods else ""
     return (args.model + subset + ("-dynamic" if args.dynamic_binarization else "")
             + (f"-warm{args.warm_start_k}" if args.warm_start_minutes else "")
+            + (f"-lrwarmup{args.lr_warmup_epochs}" if args.lr_warmup_epochs else "")
             + (f"-klwarmup{args.kl_warmup_steps}" if args.kl_warmup_steps else "")
             + (f"-ema{args.ema_momentum:g}" if args.ema_momentum is not None else "")
             + ("-exponential" if args.lr_decay == "exponential" else ""))
@@ -299,8 +309,8 @@ def main(argv=None):
     if not args.decay_decades >= 0 or (args.decay_decades == math.inf and args.lr_decay != "linear"):
         sys.exit("likelihood.py: --decay-decades must be >= 0, and inf (a decay to zero) needs "
                  "--lr-decay linear.")
-    if args.kl_warmup_steps < 0:
-        sys.exit("likelihood.py: --kl-warmup-steps must be >= 0.")
+    if args.kl_warmup_steps < 0 or args.lr_warmup_epochs < 0:
+        sys.exit("likelihood.py: --kl-warmup-steps and --lr-warmup-epochs must be >= 0.")
     if args.restart_lr is not None and (args.restart_lr <= 0 or not args.warm_start_minutes):
         sys.exit("likelihood.py: --restart-lr must be > 0 and needs --warm-start-minutes (it sets the "
                  "second phase's learning rate).")

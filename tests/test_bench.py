@@ -71,20 +71,21 @@ def test_likelihood_smoke(tmp_path):
 @needs_binarized_mnist
 def test_likelihood_warm_start_smoke(tmp_path):
     # The k=1 networks' weights must load into the 2-layer k=50 model on this backend, both
-    # phases count against the budget, the KL warm-up ramps in the first phase only, both
+    # phases count against the budget, the KL and learning-rate warm-ups ramp in the first phase only, both
     # phases' optimizers get --adam-epsilon and --ema-momentum, the second phase restarts at
     # --restart-lr (decaying along the default straight line to zero), and both stochastic
     # layers' active units are counted.
     run_bench("likelihood.py", ["--model", "iwae_mnist_2layer", "--minutes", "0.02", "--warm-start-minutes",
-                                "0.01", "--kl-warmup-steps", "3", "--max-examples", "100",
+                                "0.01", "--kl-warmup-steps", "3", "--lr-warmup-epochs", "2", "--max-examples", "100",
                                 "--eval-samples", "5", "--adam-epsilon", "1e-4", "--restart-lr", "5e-3",
                                 "--ema-momentum", "0.9"],
               tmp_path)
-    name = f"likelihood-iwae_mnist_2layer-warm1-klwarmup3-ema0.9-{BACKEND}.json"
+    name = f"likelihood-iwae_mnist_2layer-warm1-lrwarmup2-klwarmup3-ema0.9-{BACKEND}.json"
     row = json.loads((tmp_path / name).read_text())["results"]
     warm = row["warm_start"]
     assert warm["k"] == 1 and warm["epochs"] >= 1 and row["epochs"] >= 1
     assert warm["kl_warmup_steps"] == 3 and row["kl_warmup_steps"] == 0
+    assert warm["lr_warmup_epochs"] == 2 and row["lr_warmup_epochs"] == 0
     assert warm["adam_epsilon"] == row["adam_epsilon"] == pytest.approx(1e-4)
     assert warm["ema_momentum"] == row["ema_momentum"] == 0.9
     assert warm["initial_lr"] == pytest.approx(1e-3) and row["initial_lr"] == pytest.approx(5e-3)
@@ -164,7 +165,8 @@ def test_the_learning_rate_decay_defaults_follow_its_shape(arguments, decay, dec
     (["--model", "iwae_mnist_k50", "--minutes", "5", "--warm-start-minutes", "5"], "less than --minutes"),
     (["--model", "grey", "--minutes", "5", "--warm-start-minutes", "1"], "Table 3 models"),
     (["--model", "iwae_mnist_k5", "--warm-start-minutes", "1", "--warm-start-k", "0"], "--warm-start-k >= 1"),
-    (["--model", "iwae_mnist_2layer", "--kl-warmup-steps", "-1"], "--kl-warmup-steps must be >= 0"),
+    (["--model", "iwae_mnist_2layer", "--kl-warmup-steps", "-1"], "--lr-warmup-epochs must be >= 0"),
+    (["--model", "iwae_mnist_2layer", "--lr-warmup-epochs", "-1"], "--lr-warmup-epochs must be >= 0"),
     (["--model", "iwae_mnist_2layer", "--adam-epsilon", "0"], "--adam-epsilon must be > 0"),
     (["--model", "iwae_mnist_2layer", "--restart-lr", "1e-3"], "needs --warm-start-minutes"),
     (["--model", "iwae_mnist_2layer", "--warm-start-minutes", "1", "--restart-lr", "0"], "--restart-lr must be > 0"),

@@ -1,6 +1,7 @@
 """Callbacks the zoo adds to ``fit``: stop on a NaN loss with a reason; time epochs; a time budget."""
 
 import math
+import numbers
 import time
 
 import keras
@@ -87,11 +88,16 @@ class TimeBudget(keras.callbacks.Callback):
       ends at zero: the linear decay that matched or beat the usual schedules, cosine
       annealing included, across the problems of Defazio et al. 2023 ("When, why and how much?
       Adaptive learning rate scheduling by refinement").
+
+    ``warmup_epochs=n`` multiplies that by a linear warm-up over the fit's first n epochs,
+    epoch i (from 0) at (i + 1)/n: Goyal et al. 2017's gradual warm-up, which Liu et al. 2020
+    (RAdam) trace, for Adam, to its high-variance early second-moment estimates. Per epoch, not
+    per step, as the decay: a rate a callback sets reaches JAX's compiled step at epoch starts.
     """
 
     DECAYS = ("exponential", "linear")
 
-    def __init__(self, seconds, decay_decades=0.0, decay="exponential"):
+    def __init__(self, seconds, decay_decades=0.0, decay="exponential", warmup_epochs=0):
         super().__init__()
         self.seconds = check_positive("seconds", seconds, "TimeBudget")
         if decay not in self.DECAYS:
@@ -104,6 +110,10 @@ class TimeBudget(keras.callbacks.Callback):
             self.decay_decades = math.inf
         else:
             self.decay_decades = check_non_negative("decay_decades", decay_decades, "TimeBudget")
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, numbers.Integral) \
+                or warmup_epochs < 0:
+            raise ValueError(f"TimeBudget: `warmup_epochs` must be a whole number ≥ 0, got {warmup_epochs!r}.")
+        self.warmup_epochs = int(warmup_epochs)
         self.learning_rates = []
 
     def multiplier(self, fraction):
@@ -113,8 +123,13 @@ class TimeBudget(keras.callbacks.Callback):
             return 1.0 - (1.0 - 10.0 ** -self.decay_decades) * fraction
         return 10.0 ** (-self.decay_decades * fraction)
 
+    def warmup(self, epoch):
+        """The warm-up's factor on the decayed rate in the ``epoch``-th epoch (from 0) of the fit."""
+        return min(1.0, (epoch + 1) / self.warmup_epochs) if self.warmup_epochs else 1.0
+
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
+        self._epochs_begun = 0  # counted here, not from `epoch`, which starts at fit's initial_epoch
         self._initial_lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     @property
@@ -123,8 +138,10 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
-        if self.decay_decades:
-            self.model.optimizer.learning_rate = self._initial_lr * self.multiplier(self.elapsed / self.seconds)
+        if self.decay_decades or self.warmup_epochs:
+            self.model.optimizer.learning_rate = (self._initial_lr * self.warmup(self._epochs_begun)
+                                                  * self.multiplier(self.elapsed / self.seconds))
+        self._epochs_begun += 1
         self.learning_rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
     def on_epoch_end(self, epoch, logs=None):

@@ -52,6 +52,32 @@ def test_a_linear_time_budget_falls_along_a_line(monkeypatch):
     assert [to_a_tenth.multiplier(f) for f in (0.0, 0.5, 1.0)] == pytest.approx([1.0, 0.55, 0.1])
 
 
+def test_a_warm_up_ramps_the_decayed_rate_over_the_first_epochs(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    budget = zoo.TimeBudget(seconds=10, decay_decades=float("inf"), decay="linear", warmup_epochs=2)
+    for _ in range(2):  # a second fit warms up again: epochs count from each fit's start
+        budget.set_model(compiled(lr=2e-3))
+        clock[0] = 0.0
+        budget.on_train_begin()
+        for epoch in range(4):
+            budget.on_epoch_begin(epoch + 7)  # fit's initial_epoch must not shorten the warm-up
+            clock[0] += 2.5
+    once = [2e-3 * 0.5, 2e-3 * 0.75, 2e-3 * 0.5, 2e-3 * 0.25]  # (i+1)/2 ramp × 1 − t/10
+    np.testing.assert_allclose(budget.learning_rates, once + once, rtol=1e-5)
+    assert [budget.warmup(i) for i in range(4)] == [0.5, 1.0, 1.0, 1.0]
+    flat = zoo.TimeBudget(seconds=10, warmup_epochs=4)  # no decay: the warm-up alone
+    assert [flat.warmup(i) * flat.multiplier(0.5) for i in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+def test_a_warm_up_reaches_the_optimizer_in_a_real_fit():
+    budget = zoo.TimeBudget(seconds=60, warmup_epochs=4)
+    model = compiled(lr=2e-3)
+    model.fit(digits(32), epochs=3, batch_size=16, verbose=0, callbacks=[budget])
+    np.testing.assert_allclose(budget.learning_rates, [5e-4, 1e-3, 1.5e-3], rtol=1e-5)
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1.5e-3)
+
+
 def test_time_budget_ends_a_real_fit():
     budget = zoo.TimeBudget(seconds=1e-3)
     history = compiled().fit(digits(32), epochs=50, verbose=0, callbacks=[budget])
@@ -61,7 +87,9 @@ def test_time_budget_ends_a_real_fit():
 @pytest.mark.parametrize("kwargs", [{"seconds": 0}, {"seconds": float("nan")},
                                     {"seconds": 5, "decay_decades": -1},
                                     {"seconds": 5, "decay_decades": float("inf")},  # exponential
-                                    {"seconds": 5, "decay": "cosine"}])
+                                    {"seconds": 5, "decay": "cosine"},
+                                    {"seconds": 5, "warmup_epochs": -1}, {"seconds": 5, "warmup_epochs": 2.5},
+                                    {"seconds": 5, "warmup_epochs": True}])
 def test_time_budget_refuses_bad_values(kwargs):
     with pytest.raises(ValueError, match="TimeBudget"):
         zoo.TimeBudget(**kwargs)
