@@ -59,6 +59,14 @@ def check_positive(name, value, owner):
     return float(value)
 
 
+def check_integer(name, value, owner, minimum=1):
+    """Raise a ValueError naming ``name`` unless ``value`` is an integer ≥ ``minimum``; returns an int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        wanted = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+        raise ValueError(f"{owner}: `{name}` must be {wanted}, got {value!r}.")
+    return int(value)
+
+
 def check_non_negative(name, value, owner):
     """Raise a ValueError naming ``name`` unless ``value`` is a finite number ≥ 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \

@@ -14,7 +14,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from losses.base import DataError, check_unit_interval
+from losses.base import DataError, check_integer, check_unit_interval
 from losses.location_scale import LocationScale
 from losses.logistic import standard_logistic_sample
 
@@ -54,11 +54,7 @@ class DiscretizedLogistic(LocationScale):
     default_name = "discretized_logistic"
 
     def __init__(self, levels=256, scale="learned", **kwargs):
-        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
-            raise ValueError(
-                f"DiscretizedLogistic: `levels` must be an integer ≥ 2, got {levels!r}."
-            )
-        self.levels = int(levels)
+        self.levels = check_integer("levels", levels, "DiscretizedLogistic", minimum=2)
         super().__init__(scale=scale, **kwargs)
 
     def log_density(self, x, loc, log_scale, params):

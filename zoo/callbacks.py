@@ -1,12 +1,11 @@
 """Callbacks the zoo adds to ``fit``: stop on a NaN loss with a reason; time epochs; a time budget."""
 
 import math
-import numbers
 import time
 
 import keras
 
-from losses.base import check_non_negative, check_positive
+from losses.base import check_integer, check_non_negative, check_positive
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -110,10 +109,7 @@ class TimeBudget(keras.callbacks.Callback):
             self.decay_decades = math.inf
         else:
             self.decay_decades = check_non_negative("decay_decades", decay_decades, "TimeBudget")
-        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, numbers.Integral) \
-                or warmup_epochs < 0:
-            raise ValueError(f"TimeBudget: `warmup_epochs` must be a whole number ≥ 0, got {warmup_epochs!r}.")
-        self.warmup_epochs = int(warmup_epochs)
+        self.warmup_epochs = check_integer("warmup_epochs", warmup_epochs, "TimeBudget", minimum=0)
         self.learning_rates = []
 
     def multiplier(self, fraction):

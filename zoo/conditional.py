@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from losses import DataError
+from losses.base import check_integer
 from zoo.mlp import MLPVAE
 
 
@@ -22,10 +23,7 @@ class ConditionalVAE(MLPVAE):
     """
 
     def __init__(self, num_classes=10, **kwargs):
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-                or num_classes < 2:
-            raise ValueError(f"ConditionalVAE: `num_classes` must be an integer ≥ 2, got {num_classes!r}.")
-        self.num_classes = int(num_classes)
+        self.num_classes = check_integer("num_classes", num_classes, "ConditionalVAE", minimum=2)
         self.condition_dim = self.num_classes
         super().__init__(**kwargs)
 

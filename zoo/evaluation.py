@@ -14,6 +14,7 @@ from scipy import special
 from keras import ops
 
 import losses
+from losses.base import check_integer
 
 
 class _Function(keras.Model):
@@ -116,8 +117,7 @@ def log_likelihood(model, x, num_samples=1000, batch_size=None, max_decodes=None
     Returns:
         numpy float64 array (num_examples,), log p(x) in nats (negative for discrete data).
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples <= 0:
-        raise ValueError(f"log_likelihood: `num_samples` must be a positive integer, got {num_samples!r}.")
+    check_integer("num_samples", num_samples, "log_likelihood")
     if isinstance(x, np.ndarray):
         model.check_data(x)
     max_decodes = max_decodes or max(1, DEFAULT_DECODED_VALUES // model.num_dims)

@@ -33,7 +33,7 @@ from keras import ops
 
 import losses
 from losses import DataError
-from losses.base import check_non_negative, soft_clip
+from losses.base import check_integer, check_non_negative, soft_clip
 from zoo.callbacks import StopOnNaN
 from zoo.heads import LikelihoodHead
 
@@ -51,12 +51,6 @@ def split_gaussian(params):
     """(mean, log_var) from a layer's 2·n outputs, the log-variance soft-clipped."""
     mean, log_var = ops.split(params, 2, axis=-1)
     return mean, soft_clip(log_var, MIN_LOG_VAR, MAX_LOG_VAR)
-
-
-def _positive_int(name, value, owner):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{owner}: `{name}` must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 class ObjectiveMeans(keras.metrics.Metric):
@@ -134,14 +128,14 @@ class VAE(keras.Model):
     ):
         super().__init__(**kwargs)
         owner = type(self).__name__
-        self.data_shape = tuple(_positive_int("input_shape entries", d, owner) for d in input_shape)
-        self.latent_dim = _positive_int("latent_dim", latent_dim, owner)
+        self.data_shape = tuple(check_integer("input_shape entries", d, owner) for d in input_shape)
+        self.latent_dim = check_integer("latent_dim", latent_dim, owner)
         self.likelihood = losses.get(likelihood)
         self.beta = check_non_negative("beta", beta, owner)
         if kl not in KL_ESTIMATORS:
             raise ValueError(f"{owner}: `kl` must be one of {KL_ESTIMATORS}, got {kl!r}.")
         self.kl = kl
-        self.k = _positive_int("k", k, owner)
+        self.k = check_integer("k", k, owner)
         self.kl_warmup_steps = int(check_non_negative("kl_warmup_steps", kl_warmup_steps, owner))
         self.free_bits = check_non_negative("free_bits", free_bits, owner)
         if self.free_bits and (self.k > 1 or kl != "analytic"):
@@ -170,7 +164,7 @@ class VAE(keras.Model):
     def _check_levels(self, levels, owner):
         if levels is None:
             return None
-        levels = _positive_int("data_levels", levels, owner)
+        levels = check_integer("data_levels", levels, owner)
         if levels < 2:
             raise ValueError(f"{owner}: `data_levels` must be ≥ 2, got {levels}.")
         lik = self.likelihood
