@@ -26,6 +26,9 @@ model's own bound from those weights; one learning-rate schedule runs over both 
 Keras' ``use_ema``) and validates, keeps and hands on the averaged weights instead of the last ones.
 ``--lr-warmup-epochs N`` ramps the learning rate up over the first N epochs of the first phase
 (zoo.TimeBudget's warm-up), for a larger --lr.
+``--validation-fraction 0`` trains on every training image (the paper's 60,000 with
+--dynamic-binarization) with no validation split, and keeps the last weights instead of the best
+validation epoch's.
 ``--kl-warmup-steps N`` ramps the KL weight from 0 to 1 over the first N steps of the first
 phase (Sønderby et al. 2016's warm-up), to keep latent units from collapsing early.
 
@@ -81,6 +84,9 @@ def build_parser():
                              "beat the exponential 10x on all four Table 3 models (bench/README.md runs 28-32)")
     parser.add_argument("--patience", type=int, default=100,
                         help="stop after this many epochs without a better validation ELBO")
+    parser.add_argument("--validation-fraction", type=float, default=0.1,
+                        help="share of the training images held out to pick the best epoch; 0: train on "
+                             "all of them (as the paper did) and keep the last weights")
     parser.add_argument("--warm-start-minutes", type=float, default=0.0,
                         help="Table 3 models: first train the same networks on the k=--warm-start-k "
                              "bound for this many of the --minutes (k=1 runs ~40x faster than k=50)")
@@ -136,7 +142,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
 
     import zoo
 
-    averaging = args.ema_momentum is not None
+    averaging, validating = args.ema_momentum is not None, len(data.x_valid) > 0
     model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon, use_ema=averaging,
                                                   ema_momentum=args.ema_momentum if averaging else 0.99))
     budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades, decay=args.lr_decay,
@@ -146,16 +152,20 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
     # The 1-layer VAE overfits 45,000 images within the hour: keep the weights of the best
     # validation ELBO. Checked every epoch: with checks every 10 epochs, a budget-limited run
     # (IWAE k=50: 27 epochs in 40 min) lost its last unchecked epochs to the restore.
+    # With no validation split (--validation-fraction 0) the last weights are kept.
     best = keras.callbacks.EarlyStopping(monitor="val_elbo", mode="max", patience=args.patience,
                                          restore_best_weights=True)
     # The averages sit in the model from each validation to the next epoch's start, so the best
     # weights EarlyStopping records (after this callback) and restores at the end are averages.
-    swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaging else []
+    # With no validation, fit's end puts the averages in (Adam's finalize_variable_values).
+    swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaging and validating else []
     history = model.fit(data.x_train, epochs=10**6, batch_size=batch_size, verbose=0,
-                        validation_data=(data.x_valid,), callbacks=[budget, timer, *swap, best])
+                        validation_data=(data.x_valid,) if validating else None,
+                        callbacks=[budget, timer, *swap, *([best] if validating else [])])
     return {
         "epochs": len(history.history["loss"]),
         "batch_size": batch_size,
+        "training_images": len(data.x_train),
         "best_epoch": best.best_epoch + 1 if best.best_weights is not None else None,
         "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
         "initial_lr": lr,
@@ -167,7 +177,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
         "kl_warmup_steps": model.kl_warmup_steps,
         "train_wall_minutes": round((time.perf_counter() - wall_start) / 60.0, 3),
         "train_cpu_minutes": round(cpu_minutes() - cpu_start, 3),
-        "val_negative_elbo_by_epoch": [round(-value, 3) for value in history.history["val_elbo"]],
+        "val_negative_elbo_by_epoch": [round(-value, 3) for value in history.history.get("val_elbo", [])],
     }
 
 
@@ -234,10 +244,11 @@ def run_table3(args, backend):
 
     import zoo
 
+    split = {"data_dir": args.data_dir, "validation_fraction": args.validation_fraction, "seed": args.seed}
     if args.dynamic_binarization:
-        data = zoo.datasets.load("mnist", data_dir=args.data_dir, seed=args.seed).dynamically_binarized(args.seed)
+        data = zoo.datasets.load("mnist", **split).dynamically_binarized(args.seed)
     else:
-        data = zoo.datasets.load("binarized-mnist", data_dir=args.data_dir, seed=args.seed)
+        data = zoo.datasets.load("binarized-mnist", **split)
     if args.max_examples:
         data = data.limited(args.max_examples)
     keras.utils.set_random_seed(args.seed)
@@ -263,7 +274,7 @@ def run_grey(args, backend):
 
     import zoo
 
-    data = zoo.datasets.load("digits", seed=args.seed)
+    data = zoo.datasets.load("digits", validation_fraction=args.validation_fraction, seed=args.seed)
     if args.max_examples:
         data = data.limited(args.max_examples)
     results, rows = {}, []
@@ -294,7 +305,8 @@ def run_name(args):
             + (f"-lrwarmup{args.lr_warmup_epochs}" if args.lr_warmup_epochs else "")
             + (f"-klwarmup{args.kl_warmup_steps}" if args.kl_warmup_steps else "")
             + (f"-ema{args.ema_momentum:g}" if args.ema_momentum is not None else "")
-            + ("-exponential" if args.lr_decay == "exponential" else ""))
+            + ("-exponential" if args.lr_decay == "exponential" else "")
+            + (f"-valid{args.validation_fraction:g}" if args.validation_fraction != 0.1 else ""))
 
 
 def main(argv=None):
@@ -314,6 +326,9 @@ def main(argv=None):
     if args.restart_lr is not None and (args.restart_lr <= 0 or not args.warm_start_minutes):
         sys.exit("likelihood.py: --restart-lr must be > 0 and needs --warm-start-minutes (it sets the "
                  "second phase's learning rate).")
+    if not 0 <= args.validation_fraction < 1:
+        sys.exit("likelihood.py: --validation-fraction must be in [0, 1) (0: no validation split, "
+                 "train on every training image).")
     if args.ema_momentum is not None and not 0 < args.ema_momentum < 1:
         sys.exit("likelihood.py: --ema-momentum must be in (0, 1), e.g. 0.999 (leave it out for no averaging).")
     for option in ("warm_start_minutes", "kl_warmup_steps", "dynamic_binarization"):

@@ -98,11 +98,27 @@ def test_likelihood_warm_start_smoke(tmp_path):
     assert 0 <= row["active_units"] <= 50 and 0 <= row["active_units_h1"] <= 100
 
 
+@needs_binarized_mnist
+def test_likelihood_without_validation_smoke(tmp_path):
+    # --validation-fraction 0: every training image trains (the paper's protocol), no validation
+    # runs, the last weights are scored, and the run's name says so.
+    run_bench("likelihood.py", ["--model", "iwae_mnist", "--minutes", "0.01", "--max-examples", "100",
+                                "--eval-samples", "5", "--validation-fraction", "0"], tmp_path)
+    record = json.loads((tmp_path / f"likelihood-iwae_mnist-valid0-{BACKEND}.json").read_text())
+    row = record["results"]
+    assert record["arguments"]["validation_fraction"] == 0
+    assert row["training_images"] == 100 and row["epochs"] >= 1
+    assert row["best_epoch"] is None and row["val_negative_elbo_by_epoch"] == []
+    assert 0 < row["test_nll"] < 1000
+
+
+@pytest.mark.parametrize("validation_images", [64, 0])
 @pytest.mark.parametrize("ema_momentum", [None, 0.999999])
-def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum):
+def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum, validation_images):
     # Keras starts the average at the weights after the first step (~lr from the start, Adam's
     # first step) and a momentum this close to 1 keeps it there, while the weights themselves
-    # travel ~lr per step: the weights the fit keeps and returns must be the average.
+    # travel ~lr per step: the weights the fit keeps and returns must be the average, whether
+    # EarlyStopping restores them (with validation) or the fit ends on them (without).
     import keras
 
     import zoo
@@ -110,7 +126,7 @@ def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum):
     likelihood = load_likelihood_script()
     rng = np.random.default_rng(0)
     data = types.SimpleNamespace(x_train=(rng.random((256, 28, 28, 1)) < 0.3).astype("float32"),
-                                 x_valid=(rng.random((64, 28, 28, 1)) < 0.3).astype("float32"))
+                                 x_valid=(rng.random((validation_images, 28, 28, 1)) < 0.3).astype("float32"))
     keras.utils.set_random_seed(0)
     model = zoo.presets.get("iwae_mnist", seed=0)
     start = model.get_weights()
@@ -119,6 +135,9 @@ def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum):
     lr = 1e-2
     facts = likelihood.fit_for_budget(model, data, args, batch_size=32, minutes=1e-4, lr=lr, decay_decades=0.0)
     assert facts["epochs"] == 1 and facts["ema_momentum"] == ema_momentum  # 8 steps: one epoch
+    assert facts["training_images"] == 256
+    assert len(facts["val_negative_elbo_by_epoch"]) == (1 if validation_images else 0)
+    assert (facts["best_epoch"] is None) == (validation_images == 0)
     travelled = max(float(np.abs(after - before).max()) for after, before in zip(model.get_weights(), start))
     if ema_momentum is None:
         assert travelled > 3 * lr
@@ -171,6 +190,8 @@ def test_the_learning_rate_decay_defaults_follow_its_shape(arguments, decay, dec
     (["--model", "iwae_mnist_2layer", "--restart-lr", "1e-3"], "needs --warm-start-minutes"),
     (["--model", "iwae_mnist_2layer", "--warm-start-minutes", "1", "--restart-lr", "0"], "--restart-lr must be > 0"),
     (["--model", "iwae_mnist", "--ema-momentum", "1"], "--ema-momentum must be in"),
+    (["--model", "iwae_mnist", "--validation-fraction", "1"], r"--validation-fraction must be in \[0, 1\)"),
+    (["--model", "iwae_mnist", "--validation-fraction", "-0.1"], r"--validation-fraction must be in \[0, 1\)"),
     (["--model", "iwae_mnist", "--lr-decay", "exponential", "--decay-decades", "inf"], "needs --lr-decay linear"),
     (["--model", "iwae_mnist", "--decay-decades", "-1"], "--decay-decades must be >= 0"),
     (["--model", "iwae_mnist", "--batch-size", "0"], "--batch-size must be >= 1"),

@@ -39,7 +39,9 @@ class Dataset:
     def num_classes(self):
         if self.y_train is None:
             return None
-        return int(max(self.y_train.max(), self.y_valid.max(), self.y_test.max())) + 1
+        # A split may be empty (``validation_fraction=0``).
+        return int(max(y.max() for y in (self.y_train, self.y_valid, self.y_test)
+                       if y is not None and y.size)) + 1
 
     def limited(self, count):
         """The same dataset with at most ``count`` examples per split."""
@@ -82,6 +84,8 @@ def binarize(x, seed=0):
     (``VAE(dynamic_binarization=True)``) all score one fixed binary test set.
     """
     x = np.asarray(x)
+    if x.size == 0:  # an empty split (e.g. no validation images) stays empty
+        return x.astype("float32")
     losses.ContinuousBernoulli(name="binarize").check_data(x)  # finite, in [0, 1]; says what to do
     return (np.random.default_rng(seed).random(x.shape) < x).astype("float32")
 
@@ -106,9 +110,14 @@ def load(name, key="x", label_key=None, data_dir=None, validation_fraction=0.1, 
             for ``mnist`` / ``fashion-mnist``, a folder holding a copy of the keras.datasets file
             (``mnist.npz`` / ``fashion-mnist.npz``: x_train, y_train, x_test, y_test), read
             instead of downloading — for machines without internet.
-        validation_fraction: share of the training data held out for validation.
+        validation_fraction: share of the training data held out for validation, in [0, 1);
+            0 trains on all of it (the validation split is then empty).
         seed: seed of the shuffle that makes the splits.
     """
+    if (isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float, np.number))
+            or not 0 <= validation_fraction < 1):
+        raise ValueError(f"zoo.datasets.load: `validation_fraction` must be a number in [0, 1) (0: no "
+                         f"validation split), got {validation_fraction!r}.")
     if name == "digits":
         return _digits(validation_fraction, seed)
     if name == "binarized-mnist":

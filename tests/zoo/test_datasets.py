@@ -51,6 +51,23 @@ def test_keras_dataset_read_from_a_copy_in_data_dir(name, tmp_path, monkeypatch)
     assert sorted(map(bytes, np.round(restored).astype(np.uint8))) == sorted(map(bytes, arrays["x_train"]))
 
 
+def test_validation_fraction_zero_trains_on_every_training_image(tmp_path):
+    keras_format_file(tmp_path)
+    data = datasets.load("mnist", data_dir=tmp_path, validation_fraction=0)
+    assert (len(data.x_train), len(data.x_valid), len(data.x_test)) == (40, 0, 8)
+    assert data.num_classes == 10  # the empty split's labels are skipped, not maxed
+    binary = data.dynamically_binarized()
+    assert binary.x_valid.shape == (0, 28, 28, 1) and binary.x_valid.dtype == np.float32
+    assert set(np.unique(binary.x_test)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("fraction", [1, 1.5, -0.1, float("nan"), True, "0.1", None])
+def test_bad_validation_fraction_is_refused(fraction, tmp_path):
+    keras_format_file(tmp_path)
+    with pytest.raises(ValueError, match=r"`validation_fraction` must be a number in \[0, 1\)"):
+        datasets.load("mnist", data_dir=tmp_path, validation_fraction=fraction)
+
+
 @pytest.mark.parametrize("replace,match", [
     ({"y_test": None}, r"lacks \['y_test'\]"),
     ({"x_train": np.zeros((40, 784), np.uint8)}, "must be uint8 images"),
