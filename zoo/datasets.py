@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 
 import losses
+from losses.base import check_non_negative
 
 
 class DataLoadError(ValueError):
@@ -114,10 +115,9 @@ def load(name, key="x", label_key=None, data_dir=None, validation_fraction=0.1, 
             0 trains on all of it (the validation split is then empty).
         seed: seed of the shuffle that makes the splits.
     """
-    if (isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (int, float, np.number))
-            or not 0 <= validation_fraction < 1):
-        raise ValueError(f"zoo.datasets.load: `validation_fraction` must be a number in [0, 1) (0: no "
-                         f"validation split), got {validation_fraction!r}.")
+    if check_non_negative("validation_fraction", validation_fraction, "zoo.datasets.load") >= 1:
+        raise ValueError(f"zoo.datasets.load: `validation_fraction` must be < 1 (the share held out; "
+                         f"0: no validation split), got {validation_fraction!r}.")
     if name == "digits":
         return _digits(validation_fraction, seed)
     if name == "binarized-mnist":

@@ -61,10 +61,13 @@ def test_validation_fraction_zero_trains_on_every_training_image(tmp_path):
     assert set(np.unique(binary.x_test)) <= {0.0, 1.0}
 
 
-@pytest.mark.parametrize("fraction", [1, 1.5, -0.1, float("nan"), True, "0.1", None])
-def test_bad_validation_fraction_is_refused(fraction, tmp_path):
+@pytest.mark.parametrize("fraction, message", [
+    (1, "must be < 1"), (1.5, "must be < 1"),
+    *((bad, "must be a finite number ≥ 0") for bad in (-0.1, float("nan"), True, "0.1", None)),
+])
+def test_bad_validation_fraction_is_refused(fraction, message, tmp_path):
     keras_format_file(tmp_path)
-    with pytest.raises(ValueError, match=r"`validation_fraction` must be a number in \[0, 1\)"):
+    with pytest.raises(ValueError, match=f"`validation_fraction` {message}"):
         datasets.load("mnist", data_dir=tmp_path, validation_fraction=fraction)
 
 
