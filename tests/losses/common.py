@@ -15,18 +15,23 @@ def arrays(shape, low, high):
     )
 
 
-def assert_log_prob_matches(ours, reference_elementwise, rtol=1e-5):
+def assert_log_prob_matches(ours, reference_elementwise, rtol=1e-5, parts=None):
     """``ours`` (batch,) equals the reference summed over event dims, to ``rtol`` relative.
 
     Relative to the size of the terms being summed, Σ max(|ref_i|, 0.1), so a sum, or an
     element, that cancels to ~0 is held to float32 precision of its parts (~1e-7 of
-    terms of order 1), not to an impossible 1e-5 of zero.
+    terms of order 1), not to an impossible 1e-5 of zero. ``parts`` (elementwise, optional):
+    the size of the terms the implementation itself adds up where they exceed |ref_i|, e.g.
+    |x·l| + softplus(l) for a Bernoulli summed as Σ x·l − Σ softplus(l).
     """
     ref = np.asarray(reference_elementwise, dtype="float64")
     ref = ref.reshape(ref.shape[0], -1)
     ours = np.asarray(ours, dtype="float64")
     assert ours.shape == (ref.shape[0],), f"log_prob shape {ours.shape}, want ({ref.shape[0]},)"
     assert np.all(np.isfinite(ours))
-    tolerance = rtol * np.maximum(np.abs(ref), 0.1).sum(axis=1)
+    scale = np.maximum(np.abs(ref), 0.1)
+    if parts is not None:
+        scale = np.maximum(scale, np.abs(np.asarray(parts, "float64")).reshape(ref.shape))
+    tolerance = rtol * scale.sum(axis=1)
     error = np.abs(ours - ref.sum(axis=1))
     assert np.all(error <= tolerance), f"max error {error.max():.3g}, tolerance {tolerance.min():.3g}"
