@@ -283,7 +283,7 @@ def main():
     parser.add_argument("--batch-sizes", default="128,20")
     parser.add_argument("--epochs", type=int, default=3, help="timed pairs of epochs (after a warm-up pair)")
     parser.add_argument("--steps-per-execution", type=int, default=None,
-                        help="model.compile option to try (default: the zoo's, 10 on TensorFlow, else 1)")
+                        help="model.compile option to try (default: the zoo's, 10 on TensorFlow and JAX, else 1)")
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                         help="model.compile option to try")
     parser.add_argument("--is-images", type=int, default=10000, help="images for the IS timing (0: skip)")

@@ -36,13 +36,15 @@ from losses import DataError
 from losses.base import check_integer, check_non_negative, soft_clip
 from zoo.callbacks import StopOnNaN
 from zoo.heads import LikelihoodHead
+from zoo.multistep import scanned
 
 KL_ESTIMATORS = ("analytic", "monte_carlo")
 #: ``compile``'s default ``steps_per_execution`` by backend (others: Keras' 1). Keras' TensorFlow
 #: ``fit`` spends ~1.5–2 ms of Python per call of its compiled step (the iterator's
 #: get_next_as_optional, tf.function argument binding), as long as the whole 784-200-200-50
-#: VAE step at batch 20; 10 steps per call measured 1.5–1.9× faster (bench/README.md).
-DEFAULT_STEPS_PER_EXECUTION = {"tensorflow": 10}
+#: VAE step at batch 20; 10 steps per call measured 1.5–1.9× faster (bench/README.md). On JAX
+#: the zoo scans the N steps in one jitted call (``zoo.multistep``), which Keras does not.
+DEFAULT_STEPS_PER_EXECUTION = {"tensorflow": 10, "jax": 10}
 # Posterior log-variances are soft-clipped here: σ_q ∈ [e^-6, e^4] keeps exp() finite.
 MIN_LOG_VAR, MAX_LOG_VAR = -12.0, 8.0
 
@@ -387,8 +389,8 @@ class VAE(keras.Model):
 
     def compile(self, *args, steps_per_execution=None, **kwargs):
         """Keras' ``compile``; ``steps_per_execution`` defaults to
-        ``DEFAULT_STEPS_PER_EXECUTION`` (10 on TensorFlow, else 1). With N > 1 Keras calls
-        batch-level callbacks every N steps, with the logs of the last one: pass
+        ``DEFAULT_STEPS_PER_EXECUTION`` (10 on TensorFlow and JAX, 1 on PyTorch). With N > 1
+        Keras calls batch-level callbacks every N steps, with the logs of the last one: pass
         ``steps_per_execution=1`` for a callback that must see every step."""
         self._default_steps_per_execution = steps_per_execution is None
         if steps_per_execution is None:
@@ -399,6 +401,18 @@ class VAE(keras.Model):
             # optimizer then has the saved one's variables, so `load_weights` restores Adam's
             # state instead of skipping it with a warning, and so does loading an untrained save.
             self.optimizer.build(self.trainable_variables)
+
+    def make_train_function(self, force=False):
+        if self.train_function is None or force:
+            super().make_train_function(force)
+            self.train_function = scanned(self, self.train_step, self.train_function)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        if self.test_function is None or force:
+            super().make_test_function(force)
+            self.test_function = scanned(self, self.test_step, self.test_function)
+        return self.test_function
 
     def get_compile_config(self):
         config = super().get_compile_config()

@@ -1,0 +1,93 @@
+"""``steps_per_execution`` that pays off on JAX: N steps in one compiled ``lax.scan``.
+
+Keras 3's JAX trainer runs ``steps_per_execution = N`` as a Python loop over its one-step
+jitted function (``_make_function`` in keras/src/backend/jax/trainer.py), so every step is
+still one device call, and N > 1 only thins out the callbacks. TensorFlow's trainer compiles
+the N steps into one ``tf.while_loop``, hence its 1.5–1.9× gain at small batches. Here the
+N batches are stacked and the model's own ``train_step`` / ``test_step`` is scanned over
+them inside one ``jax.jit`` call (state donated, as Keras does): the same steps, in the same
+order, with the same random streams (the seed generator's state is part of the carried
+state), so the weights match a one-step-per-call run up to float rounding.
+
+A group that cannot be stacked — the short last group of an epoch, batches of unequal
+shapes (the last, smaller batch), sparse inputs — goes through Keras' own function, one
+step per call. Nothing changes unless the backend is JAX, N > 1, the step is jit-compiled,
+and there is no ``keras.distribution`` (sharded data) or Flax NNX (whose ``jit`` differs).
+"""
+
+import keras
+import numpy as np
+
+
+def _scannable(model):
+    if keras.backend.backend() != "jax":
+        return False
+    steps = model.steps_per_execution
+    return (isinstance(steps, int) and steps > 1 and not model.run_eagerly and model.jit_compile
+            and keras.distribution.distribution() is None and not keras.config.is_nnx_enabled())
+
+
+def _stack(batches):
+    """The batches stacked on a new leading axis, or None if they differ in structure, shape
+    or dtype, or hold anything but dense arrays."""
+    import jax
+
+    leaves, structure = jax.tree.flatten(batches[0])
+    rows = [leaves]
+    for batch in batches[1:]:
+        batch_leaves, batch_structure = jax.tree.flatten(batch)
+        if batch_structure != structure:
+            return None
+        rows.append(batch_leaves)
+    stacked = []
+    for column in zip(*rows):
+        first = column[0]
+        if not isinstance(first, (np.ndarray, jax.Array)):
+            return None
+        if any(type(a) is not type(first) or a.shape != first.shape or a.dtype != first.dtype
+               for a in column[1:]):
+            return None
+        stacked.append(np.stack(column) if isinstance(first, np.ndarray)
+                       else jax.numpy.stack(column))
+    return jax.tree.unflatten(structure, stacked)
+
+
+def scanned(model, step, keras_function):
+    """``keras_function`` (Keras' ``train_function`` / ``test_function``) made to run each full
+    group of ``model.steps_per_execution`` batches as one jitted ``lax.scan`` of ``step``.
+
+    Returned unchanged where it cannot apply (see the module docstring). The result keeps
+    Keras' contract: ``(state, iterator) -> (logs of the group's last step, state)``, raising
+    ``StopIteration`` when the iterator has no batch left.
+    """
+    if not _scannable(model):
+        return keras_function
+    import jax
+
+    group_size = model.steps_per_execution
+
+    def scan_steps(state, batches):
+        def body(carry, batch):
+            logs, carry = step(carry, batch)
+            return carry, logs
+
+        state, logs = jax.lax.scan(body, state, batches)
+        return jax.tree.map(lambda t: t[-1], logs), state
+
+    scan_steps = jax.jit(scan_steps, donate_argnums=0)
+
+    def function(state, iterator):
+        if not hasattr(iterator, "__next__"):
+            # A Keras whose trainer hands over a list of batches: leave it to Keras.
+            return keras_function(state, iterator)
+        batches = [next(iterator)]  # StopIteration here ends the epoch, as in Keras
+        for batch in iterator:
+            batches.append(batch)
+            if len(batches) == group_size:
+                break
+        stacked = _stack(batches) if len(batches) == group_size else None
+        if stacked is None:
+            return keras_function(state, iter(batches))
+        return scan_steps(state, stacked)
+
+    return function
