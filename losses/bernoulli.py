@@ -7,7 +7,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from losses.base import DataError, Likelihood, sum_over_event_dims
+from losses.base import DataError, Likelihood, random_uniform, sum_over_event_dims
 
 
 def bernoulli_log_prob(x, logits):
@@ -24,7 +24,7 @@ def bernoulli_sample(probs, seed=None):
     Values already in {0, 1} come back unchanged (u < 1 always, u < 0 never), which is why
     dynamic binarization (``zoo.VAE(dynamic_binarization=True)``) may see binary data too.
     """
-    u = keras.random.uniform(ops.shape(probs), seed=seed, dtype=probs.dtype)
+    u = random_uniform(ops.shape(probs), seed=seed, dtype=probs.dtype)
     return ops.cast(u < probs, probs.dtype)
 
 

@@ -111,3 +111,30 @@ def test_nan_and_empty_data_are_reported():
         losses.Gaussian().check_data(np.array([[0.1, np.inf]]))
     with pytest.raises(losses.DataError, match="empty"):
         losses.Gaussian().check_data(np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("draw, reference", [
+    (losses.base.random_normal, keras.random.normal),
+    (losses.base.random_uniform, keras.random.uniform),
+], ids=["normal", "uniform"])
+def test_random_draws_are_keras_own_numbers(draw, reference):
+    # Same seed, same stream, step after step (the generator moves on alike).
+    ours_seed, keras_seed = keras.random.SeedGenerator(42), keras.random.SeedGenerator(42)
+    for _ in range(2):
+        np.testing.assert_array_equal(to_numpy(draw((64, 5), seed=ours_seed)),
+                                      to_numpy(reference((64, 5), seed=keras_seed)))
+    assert to_numpy(draw((3,), seed=7)).shape == (3,)  # plain int seeds go to keras.random
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's graph and XLA paths")
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_random_draws_match_keras_inside_a_compiled_tensorflow_function(jit_compile):
+    import tensorflow as tf
+
+    def both():
+        return (losses.base.random_normal((128, 50), seed=ours_seed),
+                keras.random.normal((128, 50), seed=keras_seed))
+
+    ours_seed, keras_seed = keras.random.SeedGenerator(3), keras.random.SeedGenerator(3)
+    ours, theirs = tf.function(both, jit_compile=jit_compile)()
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
