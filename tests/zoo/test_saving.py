@@ -160,3 +160,26 @@ def test_steps_per_execution_defaults_per_backend_and_reloads_as_the_default(tmp
     explicit.compile(optimizer="adam", steps_per_execution=1)
     assert explicit.steps_per_execution == 1
     assert explicit.get_compile_config()["steps_per_execution"] == 1
+
+
+def test_jit_compile_defaults_per_backend_and_reloads_as_the_default(tmp_path):
+    from zoo.vae import DEFAULT_JIT_COMPILE
+
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    model.compile(optimizer="adam")
+    # XLA on TensorFlow and JAX (Keras' "auto" would leave a TensorFlow CPU without it).
+    assert model.jit_compile == DEFAULT_JIT_COMPILE.get(keras.backend.backend(),
+                                                        keras.backend.backend() != "torch")
+    # Saved as "the default": a True from JAX would mean torch.compile on PyTorch.
+    assert model.get_compile_config()["jit_compile"] == "auto"
+    model.save(tmp_path / "model.keras")
+    assert keras.saving.load_model(tmp_path / "model.keras").jit_compile == model.jit_compile
+
+    eager = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "jit_compile cannot also be True" from Keras
+        eager.compile(optimizer="adam", run_eagerly=True)
+    assert not eager.jit_compile
+    explicit = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    explicit.compile(optimizer="adam", jit_compile=False)
+    assert not explicit.jit_compile and explicit.get_compile_config()["jit_compile"] is False
