@@ -23,8 +23,9 @@ def _scannable(model):
     if keras.backend.backend() != "jax":
         return False
     steps = model.steps_per_execution
+    nnx = getattr(keras.config, "is_nnx_enabled", lambda: False)()  # not in every Keras 3
     return (isinstance(steps, int) and steps > 1 and not model.run_eagerly and model.jit_compile
-            and keras.distribution.distribution() is None and not keras.config.is_nnx_enabled())
+            and keras.distribution.distribution() is None and not nnx)
 
 
 def _stack(batches):
