@@ -14,6 +14,7 @@ dimension, independent across dimensions given the params. Conventions, for ever
   the default reduction averages it over the batch).
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -36,14 +37,20 @@ def soft_clip(x, low, high, sharpness=10.0):
 
 
 def random_normal(shape, seed, dtype=None):
-    """``keras.random.normal(shape, seed=seed, dtype=dtype)``: the same numbers, faster under XLA.
+    """``keras.random.normal(shape, seed=seed, dtype=dtype)``: the same numbers, faster when compiled.
 
     On TensorFlow with a ``keras.random.SeedGenerator`` it calls the stateless op Keras calls,
     with Keras' seed, naming the algorithm Keras leaves to "auto_select": Philox, the one
     auto_select picks on a CPU (identical draws, tests/losses/test_base.py). Under XLA
     (``jit_compile=True``) auto_select cost ~1.2 ms per (128, 50) draw on a CPU against
     0.1 ms for Philox — as long as the whole VAE step (bench/README.md).
+
+    Inside ``torch.compile`` (PyTorch with ``jit_compile=True``) the draw comes from torch's
+    default generator instead (see ``_torch_compiled_draw``): other numbers, still reproducible.
     """
+    compiled = _torch_compiled_draw("randn", shape, seed, dtype)
+    if compiled is not None:
+        return compiled
     tf_seed = _tensorflow_seed(seed)
     if tf_seed is None:
         return keras.random.normal(shape, seed=seed, dtype=dtype)
@@ -55,6 +62,9 @@ def random_normal(shape, seed, dtype=None):
 
 def random_uniform(shape, seed, dtype=None):
     """``keras.random.uniform(shape, seed=seed, dtype=dtype)`` on [0, 1), as ``random_normal``."""
+    compiled = _torch_compiled_draw("rand", shape, seed, dtype)
+    if compiled is not None:
+        return compiled
     tf_seed = _tensorflow_seed(seed)
     if tf_seed is None:
         return keras.random.uniform(shape, seed=seed, dtype=dtype)
@@ -62,6 +72,43 @@ def random_uniform(shape, seed, dtype=None):
 
     return tf.random.stateless_uniform(shape, seed=tf_seed, dtype=dtype or keras.config.floatx(),
                                        alg="philox")
+
+
+_TORCH_GRAPH_DRAWS = []  # non-empty while zoo.torch_graph traces a step
+
+
+@contextlib.contextmanager
+def torch_graph_draws():
+    """Within it, ``random_normal`` / ``random_uniform`` with a SeedGenerator draw as inside
+    ``torch.compile``, for a step being traced into a graph by ``make_fx`` (zoo/torch_graph.py)."""
+    _TORCH_GRAPH_DRAWS.append(True)
+    try:
+        yield
+    finally:
+        _TORCH_GRAPH_DRAWS.pop()
+
+
+def _torch_compiled_draw(kind, shape, seed, dtype):
+    """``torch.randn`` / ``torch.rand`` while ``torch.compile`` (or ``torch_graph_draws``)
+    traces a draw seeded by a ``keras.random.SeedGenerator``; None otherwise.
+
+    Keras' PyTorch draws seed a fresh ``torch.Generator`` per call from the seed's value, which
+    a compiled graph cannot hold (pytorch/pytorch#88576): each draw split the compiled VAE step
+    in two, and the Python frames around the split ran eagerly — at batch 20, 2.7 ms a step
+    against 1.8 ms with the draw traced (bench/README.md). Compiled graphs draw from torch's
+    default generator (``keras.utils.set_random_seed`` seeds it), so a compiled run is
+    reproducible, but its numbers differ from an eager run's. The seed generator's state is
+    left as it is (advancing it inside the graph is another split: Keras builds its increment
+    with numpy).
+    """
+    if keras.backend.backend() != "torch" or not isinstance(seed, keras.random.SeedGenerator):
+        return None
+    import torch
+
+    if not (_TORCH_GRAPH_DRAWS or torch.compiler.is_compiling()):
+        return None
+    dtype = getattr(torch, keras.backend.standardize_dtype(dtype or keras.config.floatx()))
+    return getattr(torch, kind)(tuple(shape), dtype=dtype, device=seed.state.value.device)
 
 
 def _tensorflow_seed(seed):
