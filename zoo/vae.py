@@ -37,6 +37,7 @@ from losses.base import check_integer, check_non_negative, random_normal, random
 from zoo.callbacks import StopOnNaN
 from zoo.heads import LikelihoodHead
 from zoo.multistep import scanned
+from zoo.torch_graph import compiled_test_function, compiled_train_function
 
 KL_ESTIMATORS = ("analytic", "monte_carlo")
 #: ``compile``'s default ``steps_per_execution`` by backend (others: Keras' 1). Keras' TensorFlow
@@ -48,6 +49,7 @@ DEFAULT_STEPS_PER_EXECUTION = {"tensorflow": 10, "jax": 10}
 #: ``compile``'s default ``jit_compile`` by backend (others: Keras' "auto", XLA on JAX, eager
 #: on PyTorch). Keras' "auto" leaves XLA off on a TensorFlow CPU; on the VAE step XLA measured
 #: 1.85 against 2.7 ms at batch 128 and 0.77 against 1.3 at batch 20 (bench/README.md).
+#: Not torch.compile by default: ~45 s to compile each model on a CPU (and a C++ compiler).
 DEFAULT_JIT_COMPILE = {"tensorflow": True}
 # Posterior log-variances are soft-clipped here: σ_q ∈ [e^-6, e^4] keeps exp() finite.
 MIN_LOG_VAR, MAX_LOG_VAR = -12.0, 8.0
@@ -397,7 +399,10 @@ class VAE(keras.Model):
         Keras calls batch-level callbacks every N steps, with the logs of the last one: pass
         ``steps_per_execution=1`` for a callback that must see every step. ``jit_compile``
         "auto" is ``DEFAULT_JIT_COMPILE`` (XLA on TensorFlow, too) unless ``run_eagerly``.
-        Both are saved as "the default", so a file loads with the loading backend's."""
+        Both are saved as "the default", so a file loads with the loading backend's. On PyTorch
+        "auto" stays eager; ``jit_compile=True`` there is ``torch.compile``: slow to compile
+        (~45 s on a CPU), then faster, with the training noise from torch's default generator
+        (``losses.base.random_normal``)."""
         backend = keras.backend.backend()
         self._default_steps_per_execution = steps_per_execution is None
         if steps_per_execution is None:
@@ -417,12 +422,14 @@ class VAE(keras.Model):
         if self.train_function is None or force:
             super().make_train_function(force)
             self.train_function = scanned(self, self.train_step, self.train_function)
+            self.train_function = compiled_train_function(self, self.train_function)
         return self.train_function
 
     def make_test_function(self, force=False):
         if self.test_function is None or force:
             super().make_test_function(force)
             self.test_function = scanned(self, self.test_step, self.test_function)
+            self.test_function = compiled_test_function(self, self.test_function)
         return self.test_function
 
     def get_compile_config(self):

@@ -1,0 +1,115 @@
+"""zoo.torch_graph: on PyTorch with jit_compile=True, the train and test steps as one traced graph."""
+
+import warnings
+
+import numpy as np
+import pytest
+import keras
+
+import zoo
+import zoo.torch_graph
+from losses.base import torch_graph_draws
+from tests.helpers import to_numpy
+from tests.zoo.common import digits
+
+on_torch = pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch's compiled step")
+
+
+def identity(graph):
+    """Run the traced graph as traced: no inductor build, and the same draws as eager."""
+    return graph
+
+
+def model_pair(**kwargs):
+    """Two models with the same weights, compiled alike."""
+    models = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)
+        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), **kwargs)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True)
+        models.append(model)
+    return models
+
+
+def weights(model):
+    return [to_numpy(v) for v in model.trainable_variables + model.non_trainable_variables
+            + model.optimizer.variables]
+
+
+def test_keras_function_is_kept_unless_pytorch_with_jit_compile():
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    keras_function = object()
+    model.compile(optimizer="adam", jit_compile=keras.backend.backend() == "torch")
+    replaced = zoo.torch_graph.compiled_train_function(model, keras_function)
+    assert (replaced is keras_function) == (keras.backend.backend() != "torch")
+    model.compile(optimizer="adam", jit_compile=False)
+    assert zoo.torch_graph.compiled_train_function(model, keras_function) is keras_function
+    assert zoo.torch_graph.compiled_test_function(model, keras_function) is keras_function
+
+
+@on_torch
+@pytest.mark.parametrize("kwargs", [
+    dict(likelihood="bernoulli", dynamic_binarization=True, k=3, kl_warmup_steps=5),
+    dict(likelihood="gaussian", data_levels=17, free_bits=0.1),
+], ids=["iwae-warmup-dynamic-binarization", "dequantized-free-bits"])
+def test_traced_steps_do_what_keras_steps_do(kwargs):
+    import torch
+
+    x = torch.as_tensor(digits(96, binary=False))
+    traced, eager = model_pair(**kwargs)
+    train = zoo.torch_graph.compiled_train_function(traced, None, compiler=identity)
+    test = zoo.torch_graph.compiled_test_function(traced, None, compiler=identity)
+    for model in (traced, eager):
+        model.reset_metrics()
+    torch.manual_seed(1)
+    traced_logs = [train([(x[i:i + 32],)]) for i in (0, 32, 64)]
+    traced_test = test([(x,)])
+    torch.manual_seed(1)
+    with torch_graph_draws():  # Keras' eager steps draw from torch's generator too
+        eager_logs = [eager.train_step((x[i:i + 32],)) for i in (0, 32, 64)]
+        with torch.no_grad():
+            eager_test = eager.test_step((x,))
+    for ours, theirs in zip(weights(traced), weights(eager)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    for ours, theirs in zip(traced_logs + [traced_test], eager_logs + [eager_test]):
+        assert set(ours) == set(theirs) == {"loss", "elbo", "reconstruction", "kl", "bits_per_dim"}
+        for name in ours:
+            np.testing.assert_allclose(to_numpy(ours[name]), to_numpy(theirs[name]), rtol=1e-5)
+    # The warm-up's step count (a non-trainable variable) moved on as Keras' steps move it.
+    assert float(to_numpy(traced.training_steps)) == (3.0 if "kl_warmup_steps" in kwargs else 0.0)
+
+
+@on_torch
+def test_other_batch_shapes_run_the_eager_step(monkeypatch):
+    import torch
+
+    model, _ = model_pair()
+    calls = []
+    monkeypatch.setattr(model, "train_step", lambda batch: calls.append(batch[0].shape) or {})
+    train = zoo.torch_graph.compiled_train_function(model, None, compiler=identity)
+    x = torch.as_tensor(digits(40))
+    train([(x[:32],)])
+    assert calls == []
+    train([(x[32:],)])  # the epoch's last, smaller batch: not a second compilation
+    assert calls == [(8, 8, 8, 1)]
+
+
+@on_torch
+def test_a_step_that_cannot_be_traced_runs_through_keras_with_a_warning(monkeypatch):
+    import torch
+
+    model, _ = model_pair()
+
+    def reads_a_value(model, state, batch):
+        return float(batch[0].sum()), state  # data-dependent Python: make_fx refuses it
+
+    monkeypatch.setattr(zoo.torch_graph, "stateless_train_step", reads_a_value)
+    keras_calls = []
+    train = zoo.torch_graph.compiled_train_function(model, lambda data: keras_calls.append(1) or {},
+                                                    compiler=identity)
+    with pytest.warns(UserWarning, match="could not be traced into one graph"):
+        train([(torch.as_tensor(digits(32)),)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, not per step
+        train([(torch.as_tensor(digits(32)),)])
+    assert keras_calls == [1, 1]
