@@ -85,6 +85,14 @@ def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
     assert abs(np.mean(elbos) - metrics["test_elbo"]) < 0.03 * abs(metrics["test_elbo"]) + 1.0
 
 
+def test_jit_compile_option_reaches_the_saved_model(tmp_path):
+    out = tmp_path / "run"
+    result = train(*QUICK, "--epochs", "1", "--jit-compile", "false", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text())["arguments"]["jit_compile"] == "false"
+    assert keras.saving.load_model(out / "model.keras").jit_compile is False
+
+
 def test_a_2d_latent_gets_a_latent_map(tmp_path):
     out = tmp_path / "run"
     result = train(*QUICK[:-4], "--latent-dim", "2", "--model", "conv", "--out", str(out))
