@@ -35,8 +35,10 @@ class ConditionalVAE(MLPVAE):
                 f"{self.name}: a conditional VAE needs labels: model.fit(x, labels), "
                 f"model.predict((x, labels)), model.sample(labels)."
             )
-        labels = ops.cast(ops.reshape(y, (-1,)), "int32")
-        return x, ops.one_hot(labels, self.num_classes, dtype=self.compute_dtype)
+        labels = ops.cast(ops.reshape(y, (-1, 1)), "int32")
+        # One-hot by comparison: PyTorch's one_hot reads the labels' range back from the
+        # tensor, which a traced step (zoo/torch_graph.py) cannot do.
+        return x, ops.cast(ops.equal(labels, ops.arange(self.num_classes, dtype="int32")), self.compute_dtype)
 
     def call(self, x, training=False):
         if training and not isinstance(x, (tuple, list)):

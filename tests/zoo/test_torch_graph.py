@@ -113,3 +113,27 @@ def test_a_step_that_cannot_be_traced_runs_through_keras_with_a_warning(monkeypa
         warnings.simplefilter("error")  # said once, not per step
         train([(torch.as_tensor(digits(32)),)])
     assert keras_calls == [1, 1]
+
+
+@on_torch
+@pytest.mark.parametrize("kind", ["mlp", "conv", "conditional", "two_layer"])
+def test_every_zoo_model_traces_into_one_graph(kind):
+    import torch
+
+    from tests.zoo.common import digit_labels
+
+    conditional = kind == "conditional"
+    model = zoo.factory.make_model(kind, (8, 8, 1), "bernoulli", None, latent_dim=3,
+                                   num_classes=10 if conditional else None)
+    model.compile(optimizer="adam", jit_compile=True)
+    x = torch.as_tensor(digits(32))
+    batch = ((x, torch.as_tensor(digit_labels(32))),) if conditional else (x,)
+
+    def keras_function(data):
+        raise AssertionError("fell back to Keras' compiled step")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "could not be traced"
+        logs = zoo.torch_graph.compiled_train_function(model, keras_function, compiler=identity)([batch])
+        test_logs = zoo.torch_graph.compiled_test_function(model, keras_function, compiler=identity)([batch])
+    assert np.isfinite(to_numpy(logs["loss"])) and np.isfinite(to_numpy(test_logs["elbo"]))
