@@ -49,7 +49,7 @@ DEFAULT_STEPS_PER_EXECUTION = {"tensorflow": 10, "jax": 10}
 #: ``compile``'s default ``jit_compile`` by backend (others: Keras' "auto", XLA on JAX, eager
 #: on PyTorch). Keras' "auto" leaves XLA off on a TensorFlow CPU; on the VAE step XLA measured
 #: 1.85 against 2.7 ms at batch 128 and 0.77 against 1.3 at batch 20 (bench/README.md).
-#: Not torch.compile by default: ~45 s to compile each model on a CPU (and a C++ compiler).
+#: Not torch.compile by default: ~15 s to compile each model on a CPU (and a C++ compiler).
 DEFAULT_JIT_COMPILE = {"tensorflow": True}
 # Posterior log-variances are soft-clipped here: σ_q ∈ [e^-6, e^4] keeps exp() finite.
 MIN_LOG_VAR, MAX_LOG_VAR = -12.0, 8.0
@@ -400,9 +400,9 @@ class VAE(keras.Model):
         ``steps_per_execution=1`` for a callback that must see every step. ``jit_compile``
         "auto" is ``DEFAULT_JIT_COMPILE`` (XLA on TensorFlow, too) unless ``run_eagerly``.
         Both are saved as "the default", so a file loads with the loading backend's. On PyTorch
-        "auto" stays eager; ``jit_compile=True`` there is ``torch.compile``: slow to compile
-        (~45 s on a CPU), then faster, with the training noise from torch's default generator
-        (``losses.base.random_normal``)."""
+        "auto" stays eager; ``jit_compile=True`` there compiles each step as one graph
+        (``zoo/torch_graph.py``): ~15 s to compile on a CPU, then ~2-2.8x faster, with the
+        training noise from torch's default generator (``losses.base.random_normal``)."""
         backend = keras.backend.backend()
         self._default_steps_per_execution = steps_per_execution is None
         if steps_per_execution is None:

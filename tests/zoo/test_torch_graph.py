@@ -137,3 +137,30 @@ def test_every_zoo_model_traces_into_one_graph(kind):
         logs = zoo.torch_graph.compiled_train_function(model, keras_function, compiler=identity)([batch])
         test_logs = zoo.torch_graph.compiled_test_function(model, keras_function, compiler=identity)([batch])
     assert np.isfinite(to_numpy(logs["loss"])) and np.isfinite(to_numpy(test_logs["elbo"]))
+
+
+@on_torch
+def test_torch_compiled_training_runs_and_repeats_under_a_seed(monkeypatch):
+    import functools
+
+    import torch
+
+    # Through fit, with validation. aot_eager: the traced graphs go through dynamo and
+    # AOTAutograd as with jit_compile=True, without inductor's C++ build (~15 s cold), which
+    # bench/throughput.py --jit-compile true exercises.
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    x = digits(128)
+
+    def train():
+        keras.utils.set_random_seed(3)
+        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), k=2)
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*could not be traced")  # the traced steps ran
+            history = model.fit(x, epochs=4, batch_size=32, validation_data=x, verbose=0).history
+        return history["loss"], to_numpy(model.reconstruct(x[:4]))
+
+    (losses_first, out_first), (losses_again, out_again) = train(), train()
+    assert losses_first[-1] < losses_first[0] - 1.0, losses_first
+    np.testing.assert_array_equal(losses_again, losses_first)
+    np.testing.assert_array_equal(out_again, out_first)

@@ -243,27 +243,3 @@ def test_torch_compiled_step_is_one_graph_up_to_the_backward_pass(kwargs, binary
     # keras.random's draws would each split it (and run the Python around them eagerly).
     reasons = [reason.reason for reason in explained.break_reasons]
     assert all("backward" in reason for reason in reasons), reasons
-
-
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile (jit_compile=True on PyTorch)")
-def test_torch_compiled_training_runs_and_repeats_under_a_seed(monkeypatch):
-    import functools
-
-    import torch
-
-    # aot_eager: dynamo and AOTAutograd as with jit_compile=True, without inductor's C++ build
-    # (~45 s cold), which bench/throughput.py --jit-compile true exercises.
-    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
-    x = digits(128)
-
-    def train():
-        keras.utils.set_random_seed(3)
-        model = mlp(k=2)
-        model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
-        history = model.fit(x, epochs=4, batch_size=32, verbose=0).history
-        return history["loss"], to_numpy(model.reconstruct(x[:4]))
-
-    (losses_first, out_first), (losses_again, out_again) = train(), train()
-    assert losses_first[-1] < losses_first[0] - 1.0, losses_first
-    np.testing.assert_array_equal(losses_again, losses_first)
-    np.testing.assert_array_equal(out_again, out_first)
