@@ -116,6 +116,8 @@ def build_parser():
                         help="folder with binarized_mnist_{train,valid}.npz; with --dynamic-binarization, "
                              "a folder with a copy of keras.datasets' mnist.npz (default: download it)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
+                        help="model.compile's jit_compile (auto: XLA on TensorFlow and JAX, eager on PyTorch)")
     parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
     return parser
 
@@ -143,8 +145,10 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
     import zoo
 
     averaging, validating = args.ema_momentum is not None, len(data.x_valid) > 0
+    jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon, use_ema=averaging,
-                                                  ema_momentum=args.ema_momentum if averaging else 0.99))
+                                                  ema_momentum=args.ema_momentum if averaging else 0.99),
+                  jit_compile=jit_compile)
     budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades, decay=args.lr_decay,
                             warmup_epochs=lr_warmup_epochs)
     timer = zoo.EpochTimer()
@@ -171,6 +175,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
         "initial_lr": lr,
         "final_lr": budget.learning_rates[-1],
         "lr_decay": args.lr_decay,
+        "jit_compile": model.jit_compile,
         "lr_warmup_epochs": lr_warmup_epochs,
         "adam_epsilon": float(model.optimizer.epsilon),
         "ema_momentum": args.ema_momentum,

@@ -54,7 +54,8 @@ def test_likelihood_smoke(tmp_path):
     # trains and is scored in tests/zoo; this checks the script around them.
     result = run_bench("likelihood.py", ["--model", "grey", "--likelihoods", "huber,discretized_logistic",
                                          "--minutes", "0.005", "--max-examples", "100",
-                                         "--eval-samples", "5", "--lr-decay", "exponential"], tmp_path)
+                                         "--eval-samples", "5", "--lr-decay", "exponential",
+                                         "--jit-compile", "false"], tmp_path)
     # The schedule other than the default is named in the file, as the other options are.
     record = json.loads((tmp_path / f"likelihood-grey-discretized_logistic+huber-exponential-{BACKEND}.json")
                         .read_text())
@@ -65,7 +66,7 @@ def test_likelihood_smoke(tmp_path):
         # Bounds on 17-level 8×8 data: positive code lengths below 4.09 bits/dim (uniform).
         assert 0 < row["test_bits_per_dim"] < 20, (name, row)
         assert row["epochs"] >= 1 and row["train_cpu_minutes"] >= 0 and row["examples_per_s"] > 0
-        assert row["lr_decay"] == "exponential"
+        assert row["lr_decay"] == "exponential" and row["jit_compile"] is False
 
 
 @needs_binarized_mnist
