@@ -132,7 +132,7 @@ def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum, validati
     model = zoo.presets.get("iwae_mnist", seed=0)
     start = model.get_weights()
     args = types.SimpleNamespace(adam_epsilon=1e-7, patience=100, ema_momentum=ema_momentum,
-                                 lr_decay="exponential")
+                                 lr_decay="exponential", jit_compile="auto")
     lr = 1e-2
     facts = likelihood.fit_for_budget(model, data, args, batch_size=32, minutes=1e-4, lr=lr, decay_decades=0.0)
     assert facts["epochs"] == 1 and facts["ema_momentum"] == ema_momentum  # 8 steps: one epoch
