@@ -247,7 +247,7 @@ def run(args, parser):
         return (x, getattr(data, f"y_{split}")) if conditional else x
 
     write_config(out, args, data, model)
-    jit_compile = {"auto": "auto", "true": True, "false": False}[getattr(args, "jit_compile", "auto")]  # absent in older runs
+    jit_compile = zoo.vae.JIT_COMPILE_OPTIONS[getattr(args, "jit_compile", "auto")]  # absent in older runs
     model.compile(optimizer=keras.optimizers.Adam(args.lr), jit_compile=jit_compile)
     timer = zoo.EpochTimer()
     callbacks = [

@@ -145,7 +145,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
     import zoo
 
     averaging, validating = args.ema_momentum is not None, len(data.x_valid) > 0
-    jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    jit_compile = zoo.vae.JIT_COMPILE_OPTIONS[args.jit_compile]
     model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon, use_ema=averaging,
                                                   ema_momentum=args.ema_momentum if averaging else 0.99),
                   jit_compile=jit_compile)

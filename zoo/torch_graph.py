@@ -47,9 +47,9 @@ def _variables(model, training):
     return groups + ([model.optimizer.variables] if training else []) + [model.metrics_variables]
 
 
-def _loss_and_updates(model, trainable, non_trainable, metrics_values, batch, training):
+def _loss_and_updates(model, trainable, non_trainable, metrics_values, data, training):
     """Forward pass and loss, as Keras' JAX trainer's ``compute_loss_and_updates``."""
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+    x, y, sample_weight = data
     kwargs = {"training": training} if model._call_has_training_arg else {}
     y_pred, non_trainable, forward_losses = model.stateless_call(
         trainable, non_trainable, x, return_losses=True, **kwargs)
@@ -64,11 +64,11 @@ def _loss_and_updates(model, trainable, non_trainable, metrics_values, batch, tr
     return loss, y_pred, non_trainable, metrics_values
 
 
-def _logs_and_metrics(model, metrics_values, loss, batch, y_pred):
+def _logs_and_metrics(model, metrics_values, loss, data, y_pred):
     """The loss tracker and ``compute_metrics``, as Keras' steps run them, statelessly."""
     import torch
 
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+    x, y, sample_weight = data
     y_pred = keras.tree.map_structure(lambda t: t.detach() if isinstance(t, torch.Tensor) else t, y_pred)
     metrics_variables = model.metrics_variables
     with keras.StatelessScope(state_mapping=list(zip(metrics_variables, metrics_values))) as scope:
@@ -86,10 +86,11 @@ def stateless_train_step(model, state, batch):
     import torch
 
     trainable, non_trainable, optimizer_values, metrics_values = state
+    data = keras.utils.unpack_x_y_sample_weight(batch)
     trainable = [value.detach().requires_grad_(True) for value in trainable]
     with torch.enable_grad():
         loss, y_pred, non_trainable, metrics_values = _loss_and_updates(
-            model, trainable, non_trainable, metrics_values, batch, training=True)
+            model, trainable, non_trainable, metrics_values, data, training=True)
         mapping = list(zip(model.optimizer.variables, optimizer_values))
         with keras.StatelessScope(state_mapping=mapping):
             scaled_loss = model.optimizer.scale_loss(loss)
@@ -97,7 +98,7 @@ def stateless_train_step(model, state, batch):
     grads = [torch.zeros_like(value) if grad is None else grad for grad, value in zip(grads, trainable)]
     trainable, optimizer_values = model.optimizer.stateless_apply(
         optimizer_values, grads, [value.detach() for value in trainable])
-    logs, metrics_values = _logs_and_metrics(model, metrics_values, loss, batch, y_pred)
+    logs, metrics_values = _logs_and_metrics(model, metrics_values, loss, data, y_pred)
     return logs, (trainable, non_trainable, optimizer_values, metrics_values)
 
 
@@ -105,9 +106,10 @@ def stateless_test_step(model, state, batch):
     """Keras' PyTorch ``test_step`` without side effects; ``state``: (trainable,
     non-trainable, metrics) variables' values; returns (logs, new state)."""
     trainable, non_trainable, metrics_values = state
+    data = keras.utils.unpack_x_y_sample_weight(batch)
     loss, y_pred, non_trainable, metrics_values = _loss_and_updates(
-        model, trainable, non_trainable, metrics_values, batch, training=False)
-    logs, metrics_values = _logs_and_metrics(model, metrics_values, loss, batch, y_pred)
+        model, trainable, non_trainable, metrics_values, data, training=False)
+    logs, metrics_values = _logs_and_metrics(model, metrics_values, loss, data, y_pred)
     return logs, (trainable, non_trainable, metrics_values)
 
 

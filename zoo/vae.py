@@ -51,6 +51,8 @@ DEFAULT_STEPS_PER_EXECUTION = {"tensorflow": 10, "jax": 10}
 #: 1.85 against 2.7 ms at batch 128 and 0.77 against 1.3 at batch 20 (bench/README.md).
 #: Not torch.compile by default: ~15 s to compile each model on a CPU (and a C++ compiler).
 DEFAULT_JIT_COMPILE = {"tensorflow": True}
+#: ``jit_compile`` values by their command-line spelling (train.py, bench/likelihood.py).
+JIT_COMPILE_OPTIONS = {"auto": "auto", "true": True, "false": False}
 # Posterior log-variances are soft-clipped here: σ_q ∈ [e^-6, e^4] keeps exp() finite.
 MIN_LOG_VAR, MAX_LOG_VAR = -12.0, 8.0
 
