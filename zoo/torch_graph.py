@@ -143,7 +143,9 @@ def _compiled(model, keras_function, training, compiler):
 
     def values():
         tensors = traced["tensors"]
-        if any(variable._value is not tensor for group, group_tensors in zip(traced["groups"], tensors)
+        # (A Keras without ``_value`` re-reads every step: slower, still right.)
+        if any(getattr(variable, "_value", None) is not tensor
+               for group, group_tensors in zip(traced["groups"], tensors)
                for variable, tensor in zip(group, group_tensors)):
             tensors = traced["tensors"] = storage(traced["groups"])
         return [[tensor.detach() for tensor in group] for group in tensors]
