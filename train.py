@@ -23,8 +23,9 @@ import platform
 import sys
 import time
 
-PRESETS = ("iwae_mnist", "iwae_mnist_k5", "iwae_mnist_k50", "iwae_mnist_2layer",
-           "kingma_welling_mnist", "tf_cvae_tutorial", "keras_guide")  # zoo.presets.names()
+PRESETS = ("hvae_vampprior_mnist", "iaf_mnist", "iwae_mnist", "iwae_mnist_2layer", "iwae_mnist_k5",
+           "iwae_mnist_k50", "keras_guide", "kingma_welling_mnist", "ladder_mnist", "mog_prior_mnist",
+           "planar_mnist", "tf_cvae_tutorial", "vampprior_mnist")  # zoo.presets.names(), without importing Keras
 
 # Overridable after resume; every other option comes from the saved config.json.
 RESUME_OVERRIDES = ("epochs", "eval_samples", "patience", "tensorboard", "verbose", "jit_compile")
@@ -52,7 +53,8 @@ def build_parser():
                            "../shared/data); with --data mnist / fashion-mnist, a folder holding a copy "
                            "of keras.datasets' mnist.npz / fashion-mnist.npz, read instead of downloading")
     model = parser.add_argument_group("model")
-    model.add_argument("--model", default="mlp", help="mlp | conv | conditional | two_layer | a preset: " + ", ".join(PRESETS))
+    model.add_argument("--model", default="mlp",
+                       help="mlp | conv | conditional | two_layer | hvae | ladder | a preset: " + ", ".join(PRESETS))
     model.add_argument("--likelihood", default=None,
                        help="bernoulli | continuous_bernoulli | gaussian | sigma_vae | laplace | logistic | "
                             "student_t | huber | discretized_logistic (default: bernoulli for binary data, "
@@ -64,10 +66,22 @@ def build_parser():
     model.add_argument("--latent-dim", type=int, default=None, help="size of z (default 16, or the preset's)")
     model.add_argument("--hidden", default=None, help="MLP widths, comma-separated (default 200,200)")
     model.add_argument("--beta", type=float, default=1.0, help="KL weight in the loss (metrics use β = 1)")
-    model.add_argument("--kl", choices=("analytic", "monte_carlo"), default="analytic", help="KL estimator (k = 1)")
+    model.add_argument("--prior", choices=("standard_normal", "mog", "vampprior"), default=None,
+                       help="p(z): N(0, I), a learned mixture of Gaussians, or the VampPrior (default: the model's)")
+    model.add_argument("--prior-components", type=int, default=None,
+                       help="mixture components / VampPrior pseudo-inputs K (default 500)")
+    model.add_argument("--posterior", choices=("gaussian", "planar", "iaf"), default=None,
+                       help="q(z|x): diagonal Gaussian, or a planar / IAF flow on it (default: the model's)")
+    model.add_argument("--flow-steps", type=int, default=None, help="steps of a planar (default 10) or IAF (2) flow")
+    model.add_argument("--kl", choices=("auto", "analytic", "monte_carlo"), default="auto",
+                       help="KL estimator (k = 1): auto = analytic where it has a closed form")
     model.add_argument("--kl-warmup", type=int, default=0, help="steps over which the KL weight ramps 0 → β")
     model.add_argument("--free-bits", type=float, default=0.0, help="nats per latent dimension")
-    model.add_argument("--k", type=int, default=None, help="importance samples (k > 1: IWAE)")
+    model.add_argument("--k", type=int, default=None, help="importance samples (k > 1: IWAE), per bound for miwae/piwae")
+    model.add_argument("--bound", choices=("iwae", "miwae", "piwae", "ciwae"), default=None,
+                       help="objective on the samples (Rainforth et al. 2018); iwae with k = 1 is the ELBO")
+    model.add_argument("--m", type=int, default=None, help="k-sample bounds averaged by miwae / piwae")
+    model.add_argument("--ciwae-beta", type=float, default=None, help="CIWAE's mix: β·ELBO + (1 − β)·IWAE, in [0, 1]")
     fit = parser.add_argument_group("training and evaluation")
     fit.add_argument("--epochs", type=int, default=200)
     fit.add_argument("--batch-size", type=int, default=64)
@@ -95,13 +109,16 @@ def check_arguments(args):
         positive["max-examples"] = args.max_examples
     if args.latent_dim is not None:
         positive["latent-dim"] = args.latent_dim
-    if args.k is not None:
-        positive["k"] = args.k
+    for name in ("k", "m", "prior_components", "flow_steps"):
+        if getattr(args, name) is not None:
+            positive[name.replace("_", "-")] = getattr(args, name)
     for name, value in positive.items():
         if value <= 0:
             raise ValueError(f"--{name} must be a positive integer, got {value}.")
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise ValueError(f"--lr must be > 0, got {args.lr}.")
+    if args.ciwae_beta is not None and not 0 <= args.ciwae_beta <= 1:
+        raise ValueError(f"--ciwae-beta must lie in [0, 1], got {args.ciwae_beta}.")
     if args.beta < 0 or not math.isfinite(args.beta):
         raise ValueError(f"--beta must be ≥ 0, got {args.beta}.")
     if args.huber_alpha is not None and not (args.huber_alpha > 0 and math.isfinite(args.huber_alpha)):
@@ -225,7 +242,7 @@ def run(args, parser):
                                              args.huber_alpha, args.student_df)
     keras.utils.set_random_seed(args.seed)
     if getattr(args, "data_parallel", False):
-        from zoo.distribution import check_batch_size, data_parallel
+        from zoo.training.distribution import check_batch_size, data_parallel
 
         devices = data_parallel()
         check_batch_size(args.batch_size, devices)
@@ -233,14 +250,18 @@ def run(args, parser):
     vae_options = {"beta": args.beta, "kl": args.kl, "kl_warmup_steps": args.kl_warmup,
                    "free_bits": args.free_bits, "dynamic_binarization": dynamic_binarization,
                    "seed": args.seed}
-    if args.k is not None:
-        vae_options["k"] = args.k
+    vae_options.update(
+        k=args.k, bound=getattr(args, "bound", None), m=getattr(args, "m", None),  # (absent in older runs)
+        ciwae_beta=getattr(args, "ciwae_beta", None),
+        prior=zoo.factory.make_prior(getattr(args, "prior", None), getattr(args, "prior_components", None)),
+        posterior=zoo.factory.make_posterior(getattr(args, "posterior", None), getattr(args, "flow_steps", None)))
     model = zoo.factory.make_model(args.model, data.shape, likelihood, data.levels, args.latent_dim,
                                    args.hidden, data.num_classes, **vae_options)
     conditional = isinstance(model, zoo.ConditionalVAE)
+    bound = f"k={model.k}" + (f", {model.bound} (m={model.m})" if model.bound != "iwae" else "")
     print(f"{data.summary()}\nmodel: {type(model).__name__}, latent {model.latent_dim}, "
-          f"likelihood {likelihood!r}, k={model.k}, backend {keras.backend.backend()}, "
-          f"{model.count_params():,} parameters\noutputs: {out}")
+          f"likelihood {likelihood!r}, prior {model.prior.describe()}, posterior {model.posterior.describe()}, "
+          f"{bound}, backend {keras.backend.backend()}, {model.count_params():,} parameters\noutputs: {out}")
 
     def inputs(split):
         x = data.evaluation_x(split)  # a grey training split is scored on one binarization
@@ -352,7 +373,7 @@ def save_pictures(model, data, conditional, out, np):
         title = "Samples by class (one row per class)"
     else:
         samples = to_numpy(model.sample(100))
-        title = "Samples: E[x | z], z ~ N(0, I)"
+        title = f"Samples: E[x | z], z ~ p(z) = {model.prior.describe()}"
     if plots.save_samples(samples, model.data_shape, out / "samples.png", title):
         saved.append("samples.png")
     x = data.x_test[:30]
@@ -369,14 +390,16 @@ def save_pictures(model, data, conditional, out, np):
                                   "Latent space: decoded grid of z", columns=12)
         name = "latent_map.png"
     else:
-        kl = zoo.kl_per_dim(model, recon_inputs)
-        dims = np.argsort(kl)[::-1][: min(8, model.latent_dim)]
-        z_center = np.zeros(model.latent_dim, "float32")
+        means = zoo.posterior_means(model, recon_inputs)
+        # The dimensions whose posterior mean varies most over the data, swept around the
+        # data's mean code (with a learned prior, 0 need not be a typical z).
+        dims = np.argsort(means.var(axis=0))[::-1][: min(8, model.latent_dim)]
+        z_center = means.mean(axis=0).astype("float32")
         z = plots.traversal(z_center, dims)
         cond = None if condition is None else keras.ops.repeat(condition, len(z), axis=0)
         images = to_numpy(model.likelihood.mean(model.decode(z, cond)))
         path = plots.save_samples(images, model.data_shape, out / "latent_traversal.png",
-                                  "Latent traversal: rows = the 8 most informative dims, −2.5 … 2.5",
+                                  "Latent traversal: rows = the 8 most used dims, ±2.5 around the mean code",
                                   columns=9)
         name = "latent_traversal.png"
     if path:

@@ -17,6 +17,10 @@ import sys
 
 from train import run_cli
 
+# tuning.hypermodel.MODELS, without importing Keras for --help.
+MODELS = ("mlp", "conv", "two_layer", "hvae", "vampprior_mnist", "mog_prior_mnist", "hvae_vampprior_mnist",
+          "planar_mnist", "iaf_mnist")
+
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="tune.py", description=__doc__.split("\n\n")[0],
@@ -30,7 +34,9 @@ def build_parser():
     parser.add_argument("--npz-key", default="x")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--max-examples", type=int, default=None, help="cap each split (quick searches)")
-    parser.add_argument("--model", default="mlp", choices=("mlp", "conv", "two_layer"))
+    parser.add_argument("--model", default="mlp", choices=MODELS,
+                        help="an architecture (its size searched too, but for conv) or a preset of the "
+                             "families (its architecture kept; likelihood, latent size and lr searched)")
     parser.add_argument("--likelihoods", default=None, help="comma-separated names to search (default: all that apply)")
     parser.add_argument("--latent-dims", default="2,4,8,16,32", help="comma-separated latent sizes")
     parser.add_argument("--huber-alpha", default="0.1,10", help="low,high of α (log scale); one value fixes it")

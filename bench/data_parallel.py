@@ -21,7 +21,7 @@ RUN = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + "/bench")
     import keras, throughput, zoo
-    from zoo.distribution import data_parallel
+    from zoo.training.distribution import data_parallel
     devices = data_parallel()
     x, _ = throughput.load_mnist(None)
     (rate, _), _ = throughput.bench_fit(x, int(sys.argv[2]), 1)

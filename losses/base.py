@@ -15,6 +15,8 @@ dimension, independent across dimensions given the params. Conventions, for ever
 """
 
 import contextlib
+import functools
+import inspect
 import math
 
 import numpy as np
@@ -74,7 +76,7 @@ def random_uniform(shape, seed, dtype=None):
                                        alg="philox")
 
 
-_TORCH_GRAPH_DRAWS = []  # non-empty while zoo.torch_graph traces a step
+_TORCH_GRAPH_DRAWS = []  # non-empty while zoo.training.torch_graph traces a step
 
 
 @contextlib.contextmanager
@@ -300,3 +302,41 @@ def check_unit_interval(likelihood, x, suggestion):
             f"{likelihood.name}: data must lie in [0, 1], got values in [{low:g}, {high:g}].{hint} "
             f"{suggestion}"
         )
+
+
+def from_registry(identifier, kwargs, registry, base, kind):
+    """An object of class ``base`` from a registered name (built with ``kwargs``), a Keras config
+    dict, or an instance; the errors name the valid choices or arguments. ``losses.get``,
+    ``zoo.priors.get`` and ``zoo.posteriors.get`` are this with their registries."""
+    if isinstance(identifier, base):
+        if kwargs:
+            raise ValueError(f"{kind}: got an instance {identifier!r} and arguments {sorted(kwargs)}; "
+                             f"pass a name to build one with arguments.")
+        return identifier
+    if isinstance(identifier, dict):
+        obj = keras.saving.deserialize_keras_object(identifier)
+        if not isinstance(obj, base):
+            raise ValueError(f"{kind}: the config describes a {type(obj).__name__}, not a {kind}.")
+        return obj
+    if not isinstance(identifier, str):
+        raise ValueError(f"{kind}: expected a name, config dict or {base.__name__}, got {identifier!r}. "
+                         f"Valid names: {', '.join(sorted(registry))}.")
+    key = identifier.strip().lower().replace("-", "_")
+    if key not in registry:
+        raise ValueError(f"Unknown {kind} {identifier!r}. Valid names: {', '.join(sorted(registry))}.")
+    factory = registry[key]
+    try:
+        return factory(**kwargs)
+    except TypeError as error:
+        cls = factory.func if isinstance(factory, functools.partial) else factory
+        raise ValueError(f"{kind} {key!r} does not take {sorted(kwargs)}: {error}. "
+                         f"Its arguments: {_arguments(cls)}.") from None
+
+
+def _arguments(cls):
+    params = []
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            params += [p for p in inspect.signature(klass.__init__).parameters
+                       if p not in ("self", "kwargs", "args") and p not in params]
+    return ", ".join(params)

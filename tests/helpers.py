@@ -71,3 +71,27 @@ def soft_clip_np(x, low, high, k=10.0):
     """The soft clip, written independently in numpy (float64)."""
     x = low + np.logaddexp(0.0, k * (np.asarray(x, "float64") - low)) / k
     return high - np.logaddexp(0.0, k * (high - x)) / k
+
+
+def variable_gradients(loss_fn, variables):
+    """d loss_fn() / d each Keras variable, on the active backend, as numpy arrays."""
+    if BACKEND == "jax":
+        import jax
+
+        def loss_of(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return loss_fn()
+
+        return [np.asarray(g) for g in jax.grad(loss_of)([v.value for v in variables])]
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        return [g.numpy() for g in tape.gradient(loss, [v.value for v in variables])]
+    if BACKEND == "torch":
+        import torch
+
+        loss = loss_fn()
+        return [g.detach().cpu().numpy() for g in torch.autograd.grad(loss, [v.value for v in variables])]
+    raise NotImplementedError(BACKEND)

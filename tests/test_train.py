@@ -18,8 +18,8 @@ import zoo
 from tests.helpers import BACKEND
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-QUICK = ["--epochs", "2", "--eval-samples", "20", "--max-examples", "300", "--verbose", "0",
-         "--latent-dim", "4", "--hidden", "32"]
+QUICK_BUDGET = ["--epochs", "2", "--eval-samples", "20", "--max-examples", "300", "--verbose", "0"]
+QUICK = QUICK_BUDGET + ["--latent-dim", "4", "--hidden", "32"]
 
 
 def train(*arguments, timeout=600):
@@ -46,12 +46,23 @@ def binary_digits(tmp_path_factory):
     # Grey digits binarized afresh each step, on the two-stochastic-layer model (its metrics
     # add the middle layer's active units).
     ("bernoulli", ["--dynamic-binarization", "--model", "two_layer"]),
+    # The families (on one backend: the plumbing is the same on all three, and tests/zoo checks
+    # each family on each backend): a hierarchy with a VampPrior and MIWAE, a flow posterior,
+    # and a preset with its own KL warm-up.
+    ("bernoulli", ["--model", "hvae", "--prior", "vampprior", "--prior-components", "10", "--bound", "miwae",
+                   "--k", "2", "--m", "2"]),
+    ("gaussian", ["--posterior", "iaf", "--flow-steps", "2", "--prior", "mog"]),
+    ("bernoulli", ["--model", "ladder_mnist", "--kl-warmup", "10", "--hidden", "32,16,16,8,8"]),
 ])
 def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
+    families = {"--prior", "--posterior", "ladder_mnist"} & set(extra)
+    if families and BACKEND != "jax":
+        pytest.skip("the families' train.py runs go on one backend (JAX)")
     dynamic = "--dynamic-binarization" in extra
     data = ["--data", str(binary_digits), "--npz-key", "images"] if likelihood == "bernoulli" and not dynamic else []
     out = tmp_path / "run"
-    result = train(*QUICK, *data, "--likelihood", likelihood, *extra, "--out", str(out))
+    quick = QUICK_BUDGET if "ladder_mnist" in extra else QUICK  # a ladder has its own sizes
+    result = train(*quick, *data, "--likelihood", likelihood, *extra, "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test log-likelihood" in result.stdout
     for name in ("model.keras", "config.json", "history.csv", "metrics.json", "samples.png",
@@ -65,7 +76,7 @@ def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
     if "two_layer" in extra:
         assert 0 <= metrics["active_units_h1"] <= metrics["hidden_dim"] == 100
         assert "active units (h1)" in result.stdout
-    else:
+    elif "--model" not in extra:
         assert "active_units_h1" not in metrics
     assert metrics["test_log_likelihood"] < 0 and metrics["test_bits_per_dim"] > 0
     assert metrics["test_log_likelihood"] >= metrics["test_elbo"] - 2.0
@@ -95,7 +106,7 @@ def test_jit_compile_option_reaches_the_saved_model(tmp_path):
 
 def test_a_2d_latent_gets_a_latent_map(tmp_path):
     out = tmp_path / "run"
-    result = train(*QUICK[:-4], "--latent-dim", "2", "--model", "conv", "--out", str(out))
+    result = train(*QUICK_BUDGET, "--latent-dim", "2", "--model", "conv", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "latent_map.png").exists()
 
@@ -154,6 +165,28 @@ def test_bad_arguments_exit_with_one_line(arguments, message, binary_digits, tmp
     # TensorFlow may log its start-up lines to stderr too; ours is one line.
     ours = [line for line in result.stderr.splitlines() if line.startswith("train.py:")]
     assert len(ours) == 1 and ours[0].startswith("train.py: error: "), result.stderr
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (["--model", "conditional", "--prior", "vampprior"], "is built from q(z|x), which a conditional model"),
+    (["--posterior", "planar", "--kl", "analytic"], "kl='analytic' needs a closed-form KL"),
+    (["--prior", "mog", "--prior-components", "0"], "--prior-components must be a positive integer, got 0"),
+    (["--posterior", "iaf", "--flow-steps", "-1"], "--flow-steps must be a positive integer, got -1"),
+    (["--flow-steps", "3"], "--flow-steps applies to --posterior planar or iaf"),
+    (["--prior", "standard_normal", "--prior-components", "3"], "--prior-components applies to --prior mog or vampprior"),
+    (["--m", "2"], "m=2 (bounds averaged) applies to bound='miwae' or 'piwae'"),
+    (["--bound", "ciwae", "--ciwae-beta", "2"], "--ciwae-beta must lie in [0, 1]"),
+    (["--model", "two_layer", "--posterior", "iaf"], "posterior='iaf' does not work with this model; valid choices: gaussian"),
+    (["--model", "ladder"], "--model ladder has one size per stochastic layer"),
+])
+def test_bad_family_options_are_one_line_before_training(arguments, message, capsys, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    import train as train_module
+
+    code = train_module.main([*QUICK, *arguments, "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err
+    assert code == 2 and message in error, error
+    assert len(error.strip().splitlines()) == 1 and error.startswith("train.py: error: ")
 
 
 def test_existing_out_dir_is_not_overwritten(tmp_path):

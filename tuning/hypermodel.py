@@ -8,6 +8,12 @@ import keras_tuner as kt
 import losses
 from zoo import factory
 
+#: What ``model=`` takes: architectures whose size is searched (but conv's), and presets of the
+#: families whose networks stay as published (a ladder's per-layer sizes are not one latent size).
+MODELS = ("mlp", "conv", "two_layer", "hvae", "vampprior_mnist", "mog_prior_mnist",
+          "hvae_vampprior_mnist", "planar_mnist", "iaf_mnist")
+SIZED_MODELS = ("mlp", "two_layer", "hvae")
+
 #: The objective every trial is ranked on: validation bits/dim of the β = 1 bound, on the
 #: discrete data's scale, so trials with different likelihoods compare (DESIGN.md).
 OBJECTIVE = kt.Objective("val_bits_per_dim", direction="min")
@@ -55,7 +61,8 @@ class VAEHyperModel(kt.HyperModel):
         huber_alpha: (low, high) range of α, searched on a log scale; equal ends fix it.
         learning_rate: (low, high), log scale.
         hidden_units, hidden_layers: width choices and (min, max) depth of the MLP.
-        model: ``mlp``, ``conv`` or ``two_layer`` (conv ignores the MLP size).
+        model: one of ``MODELS``: ``mlp``, ``conv``, ``two_layer``, ``hvae`` (the MLP size
+            searched but for conv), or a preset of the families (its networks kept).
         vae_options: other ``VAE`` arguments (beta, k, kl_warmup_steps, …), fixed.
     """
 
@@ -82,6 +89,8 @@ class VAEHyperModel(kt.HyperModel):
             raise ValueError(f"VAEHyperModel: `hidden_layers` is (min, max) with 1 ≤ min ≤ max, got {hidden_layers}.")
         self.input_shape = tuple(input_shape)
         self.data_levels = data_levels
+        if model not in MODELS:
+            raise ValueError(f"VAEHyperModel: unknown model {model!r}; valid: {', '.join(MODELS)}.")
         self.model = model
         self.vae_options = vae_options
 
@@ -102,7 +111,7 @@ class VAEHyperModel(kt.HyperModel):
         latent_dim = hp.Choice("latent_dim", self.latent_dims)
         learning_rate = self._float(hp, "learning_rate", self.learning_rate)
         hidden = None
-        if self.model != "conv":
+        if self.model in SIZED_MODELS:
             units = hp.Choice("hidden_units", self.hidden_units)
             layers = hp.Int("hidden_layers", *self.hidden_layers)
             hidden = [units] * layers

@@ -8,12 +8,15 @@
 """
 
 from zoo.heads import LikelihoodHead
-from zoo.callbacks import EpochTimer, StopOnNaN, TimeBudget
+from zoo.training.callbacks import EpochTimer, StopOnNaN, TimeBudget
 from zoo.vae import VAE
-from zoo.mlp import MLPVAE
-from zoo.conv import ConvVAE
-from zoo.conditional import ConditionalVAE
-from zoo.two_layer import TwoLayerVAE
+from zoo.models.mlp import MLPVAE
+from zoo.models.conv import ConvVAE
+from zoo.models.conditional import ConditionalVAE
+from zoo.models.two_layer import TwoLayerVAE
+from zoo.models.hierarchical import HVAE
+from zoo.models.ladder import LadderVAE
+from zoo import posteriors, priors
 from zoo.evaluation import (active_unit_counts, active_units, bits_per_dim, kl_per_dim, log_likelihood,
                             posterior_means)
 from zoo import presets

@@ -170,7 +170,13 @@ def _has_middle_layer(model):
 
 
 def kl_per_dim(model, x, batch_size=256):
-    """Mean analytic KL(q(z_i|x) ‖ N(0, 1)) of each latent dimension over the data, nats."""
+    """Mean analytic KL(q(z_i|x) ‖ N(0, 1)) of each latent dimension over the data, nats.
+
+    Only where that is the model's KL: a standard normal prior and a Gaussian posterior."""
+    if not (model.prior.has_analytic_kl and model.posterior.has_analytic_kl):
+        raise ValueError(f"kl_per_dim: the KL splits by dimension only for a standard normal prior and a "
+                         f"Gaussian posterior; this model has a {model.prior.describe()} prior and a "
+                         f"{model.posterior.describe()} posterior (zoo.active_units ranks dimensions for any model).")
     return _predict(model, _kl_per_dim, x, batch_size).mean(axis=0)
 
 

@@ -93,11 +93,11 @@ def latent_grid(size=12):
 
 
 def traversal(z_center, dims, steps=9, span=2.5):
-    """Rows of z: dimension d of z_center swept over [−span, span], one row per d."""
+    """Rows of z: dimension d of z_center swept over z_center[d] ± span, one row per d."""
     values = np.linspace(-span, span, steps)
     rows = []
     for d in dims:
         z = np.repeat(z_center[None], steps, axis=0)
-        z[:, d] = values
+        z[:, d] = z_center[d] + values
         rows.append(z)
     return np.concatenate(rows).astype("float32")

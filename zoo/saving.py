@@ -72,7 +72,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir, **kwargs):
         super().__init__(str(backup_dir), double_checkpoint=True, **kwargs)
         # Saving per epoch (or never), its batch-end hook does nothing: let Keras keep dispatching
-        # batch-end callbacks asynchronously (see zoo.callbacks.StopOnNaN).
+        # batch-end callbacks asynchronously (see zoo.training.callbacks.StopOnNaN).
         self.async_safe = self.save_freq == "epoch" or self.save_freq is False
 
     def _load_model(self):

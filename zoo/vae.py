@@ -1,4 +1,4 @@
-"""The base VAE: encoder → q(z|x) = N(μ, diag σ²), prior N(0, I), decoder → p(x|z).
+"""The base VAE: encoder → q(z|x) (``zoo.posteriors``), prior p(z) (``zoo.priors``), decoder → p(x|z).
 
 Trained through ``compute_loss``, so ``model.compile(optimizer=...)``, ``model.fit(x)``,
 ``model.evaluate(x)`` and ``model.predict(x)`` work as for any Keras model. The objective,
@@ -7,8 +7,17 @@ with k importance samples z_j ~ q(z|x) (Burda et al. 2016; k = 1 is the usual EL
     log w_j = log p(x | z_j) + log p(z_j) − log q(z_j | x)
     bound   = log (1/k) Σ_j w_j      ≤ log p(x)
 
-For k = 1 the KL term is analytic by default (``kl="analytic"``), or the single-sample
-log q(z|x) − log p(z) of the TensorFlow CVAE tutorial (``kl="monte_carlo"``).
+log q comes from the posterior object (a flow's includes its log-determinants) and log p(z)
+from the prior object, so the bound and ``zoo.log_likelihood`` stay exact for every family.
+For k = 1 the KL term is analytic where it has a closed form (standard normal prior, Gaussian
+posterior: ``kl="auto"`` or ``"analytic"``), else the single-sample log q(z|x) − log p(z) of
+the TensorFlow CVAE tutorial (``kl="monte_carlo"``, and what ``"auto"`` means for a mixture or
+VampPrior prior or a flow posterior).
+
+Other bounds on the same samples (Rainforth et al. 2018), ``bound=``: ``"miwae"`` averages m
+IWAE bounds of k samples each; ``"ciwae"`` is β_c·ELBO + (1 − β_c)·IWAE_k; ``"piwae"`` trains
+the generative network on IWAE_{m·k} and the inference network on MIWAE(m, k). For these three
+the logged ``elbo`` is the plain ELBO (the mean of log w_j over all samples).
 
 Discrete data and a continuous likelihood: with ``data_levels=L`` the data x = k/(L−1) is
 dequantized to y = (k + u)/L, u ~ U[0, 1), fresh each step, and log p(y|z) − D·log L is
@@ -33,18 +42,20 @@ from keras import ops
 
 import losses
 from losses import DataError
-from losses.base import check_integer, check_non_negative, random_normal, random_uniform, soft_clip
-from zoo.callbacks import StopOnNaN
+from losses.base import check_integer, check_non_negative, random_uniform
+from zoo import posteriors, priors
 from zoo.heads import LikelihoodHead
-from zoo.multistep import scanned
-from zoo.torch_graph import compiled_test_function, compiled_train_function
+from zoo.training.callbacks import StopOnNaN
+from zoo.training.multistep import scanned
+from zoo.training.torch_graph import compiled_test_function, compiled_train_function
 
-KL_ESTIMATORS = ("analytic", "monte_carlo")
+KL_ESTIMATORS = ("auto", "analytic", "monte_carlo")
+BOUNDS = ("iwae", "miwae", "piwae", "ciwae")
 #: ``compile``'s default ``steps_per_execution`` by backend (others: Keras' 1). Keras' TensorFlow
 #: ``fit`` spends ~1.5–2 ms of Python per call of its compiled step (the iterator's
 #: get_next_as_optional, tf.function argument binding), as long as the whole 784-200-200-50
 #: VAE step at batch 20; 10 steps per call measured 1.5–1.9× faster (bench/README.md). On JAX
-#: the zoo scans the N steps in one jitted call (``zoo.multistep``), which Keras does not.
+#: the zoo scans the N steps in one jitted call (``zoo.training.multistep``), which Keras does not.
 DEFAULT_STEPS_PER_EXECUTION = {"tensorflow": 10, "jax": 10}
 #: ``compile``'s default ``jit_compile`` by backend (others: Keras' "auto", XLA on JAX, eager
 #: on PyTorch). Keras' "auto" leaves XLA off on a TensorFlow CPU; on the VAE step XLA measured
@@ -53,14 +64,6 @@ DEFAULT_STEPS_PER_EXECUTION = {"tensorflow": 10, "jax": 10}
 DEFAULT_JIT_COMPILE = {"tensorflow": True}
 #: ``jit_compile`` values by their command-line spelling (train.py, bench/likelihood.py).
 JIT_COMPILE_OPTIONS = {"auto": "auto", "true": True, "false": False}
-# Posterior log-variances are soft-clipped here: σ_q ∈ [e^-6, e^4] keeps exp() finite.
-MIN_LOG_VAR, MAX_LOG_VAR = -12.0, 8.0
-
-
-def split_gaussian(params):
-    """(mean, log_var) from a layer's 2·n outputs, the log-variance soft-clipped."""
-    mean, log_var = ops.split(params, 2, axis=-1)
-    return mean, soft_clip(log_var, MIN_LOG_VAR, MAX_LOG_VAR)
 
 
 class ObjectiveMeans(keras.metrics.Metric):
@@ -101,9 +104,19 @@ class VAE(keras.Model):
         input_shape: shape of one example, e.g. ``(28, 28, 1)``.
         latent_dim: size of z.
         likelihood: a name for ``losses.get`` or a ``losses.Likelihood``.
+        prior: p(z), a name for ``zoo.priors.get`` (``standard_normal``, ``mog``,
+            ``vampprior``) or a prior layer.
+        posterior: q(z|x), a name for ``zoo.posteriors.get`` (``gaussian``, ``planar``,
+            ``iaf``) or a posterior layer.
         beta: weight of the KL term in the loss (the logged ``elbo`` always uses 1).
-        kl: ``"analytic"`` or ``"monte_carlo"`` (k = 1 only; k > 1 uses importance weights).
-        k: importance samples per example; k > 1 trains the IWAE bound.
+        kl: ``"auto"`` (analytic where there is a closed form, else Monte Carlo),
+            ``"analytic"`` or ``"monte_carlo"`` (k = 1 only; k > 1 uses importance weights).
+        k: importance samples per example (per bound, for MIWAE / PIWAE); k > 1 trains the
+            IWAE bound.
+        bound: ``"iwae"`` (the ELBO for k = 1), ``"miwae"``, ``"piwae"`` or ``"ciwae"``
+            (Rainforth et al. 2018; see the module docstring).
+        m: how many k-sample bounds MIWAE and PIWAE average (m·k samples per example).
+        ciwae_beta: β_c of CIWAE, in [0, 1] (default 0.5).
         kl_warmup_steps: ramp the KL weight linearly from 0 to β over this many steps.
         free_bits: minimum nats per latent dimension in the loss (batch-averaged KL).
         data_levels: number of levels of discrete data (2 binary, 17 digits, 256 8-bit)
@@ -126,9 +139,14 @@ class VAE(keras.Model):
         input_shape,
         latent_dim,
         likelihood="bernoulli",
+        prior="standard_normal",
+        posterior="gaussian",
         beta=1.0,
-        kl="analytic",
+        kl="auto",
         k=1,
+        bound="iwae",
+        m=1,
+        ciwae_beta=None,
         kl_warmup_steps=0,
         free_bits=0.0,
         data_levels=None,
@@ -141,16 +159,32 @@ class VAE(keras.Model):
         self.data_shape = tuple(check_integer("input_shape entries", d, owner) for d in input_shape)
         self.latent_dim = check_integer("latent_dim", latent_dim, owner)
         self.likelihood = losses.get(likelihood)
+        self.prior = self._checked_part("prior", prior, priors, self.PRIORS, owner)
+        self.posterior = self._checked_part("posterior", posterior, posteriors, self.POSTERIORS, owner)
+        if self.prior.uses_encoder and self.condition_dim:
+            raise ValueError(f"{owner}: prior={self.prior.name!r} is built from q(z|x), which a conditional "
+                             f"model also conditions on labels; use prior='standard_normal' or 'mog'.")
         self.beta = check_non_negative("beta", beta, owner)
+        self.k = check_integer("k", k, owner)
+        self._check_bound(bound, m, ciwae_beta, owner)
         if kl not in KL_ESTIMATORS:
             raise ValueError(f"{owner}: `kl` must be one of {KL_ESTIMATORS}, got {kl!r}.")
+        closed_form = self.prior.has_analytic_kl and self.posterior.has_analytic_kl
+        if kl == "analytic" and not closed_form:
+            raise ValueError(
+                f"{owner}: kl='analytic' needs a closed-form KL(q‖p), which q = {self.posterior.describe()} "
+                f"and p(z) = {self.prior.describe()} do not have; use kl='auto' or 'monte_carlo' "
+                f"(log q(z|x) − log p(z) at the sampled z).")
         self.kl = kl
-        self.k = check_integer("k", k, owner)
+        #: The analytic KL replaces the sampled log-ratio (one sample, a closed form, not refused).
+        self.analytic_kl = closed_form and kl != "monte_carlo" and self.num_samples == 1
         self.kl_warmup_steps = int(check_non_negative("kl_warmup_steps", kl_warmup_steps, owner))
         self.free_bits = check_non_negative("free_bits", free_bits, owner)
-        if self.free_bits and (self.k > 1 or kl != "analytic"):
-            raise ValueError(f"{owner}: free_bits needs k=1 and kl='analytic' (a per-dimension "
-                             f"KL), got k={self.k}, kl={kl!r}.")
+        if self.free_bits and not self.analytic_kl:
+            raise ValueError(f"{owner}: free_bits needs a per-dimension analytic KL: one sample (k=1, "
+                             f"bound='iwae'), kl='auto' or 'analytic', a standard normal prior and a "
+                             f"Gaussian posterior; got k={self.k}, bound={self.bound!r}, kl={kl!r}, prior "
+                             f"{self.prior.describe()}, posterior {self.posterior.describe()}.")
         self.data_levels = self._check_levels(data_levels, owner)
         self.dynamic_binarization = bool(dynamic_binarization)
         if self.dynamic_binarization and not (self.likelihood.is_discrete and self.likelihood.levels == 2):
@@ -161,7 +195,6 @@ class VAE(keras.Model):
 
         self.encoder = encoder
         self.decoder = decoder
-        self.posterior = keras.layers.Dense(2 * self.posterior_dim, name="posterior")
         self.head = LikelihoodHead(self.likelihood, self.data_shape, name="likelihood_head")
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Counts training steps for the KL warm-up; saved with the model, so a resumed run
@@ -170,6 +203,44 @@ class VAE(keras.Model):
                                               dtype="float32", name="training_steps")
         self.objective_means = ObjectiveMeans(("elbo", "reconstruction", "kl", "bits_per_dim"))
         self.build((None,) + self.data_shape)
+
+    #: The prior and posterior names this architecture can take (a subclass narrows them).
+    PRIORS = ("standard_normal", "mog", "vampprior")
+    POSTERIORS = ("gaussian", "planar", "iaf")
+
+    @staticmethod
+    def _checked_part(argument, identifier, module, allowed, owner):
+        """The prior or posterior layer, if this architecture can use it; else a one-line error."""
+        try:
+            part = module.get(identifier)
+        except ValueError as error:
+            raise ValueError(f"{owner}: `{argument}`: {error}") from None
+        name = next((n for n, cls in module._REGISTRY.items() if type(part) is cls), None)
+        if name not in allowed:
+            raise ValueError(f"{owner}: {argument}={name or type(part).__name__!r} does not work with this "
+                             f"model; valid choices: {', '.join(allowed)}.")
+        return part
+
+    def _check_bound(self, bound, m, ciwae_beta, owner):
+        if bound not in BOUNDS:
+            raise ValueError(f"{owner}: `bound` must be one of {BOUNDS}, got {bound!r}.")
+        self.bound = bound
+        self.m = check_integer("m", m, owner)
+        if self.m > 1 and bound not in ("miwae", "piwae"):
+            raise ValueError(f"{owner}: m={self.m} (bounds averaged) applies to bound='miwae' or "
+                             f"'piwae', not {bound!r}.")
+        if ciwae_beta is not None and bound != "ciwae":
+            raise ValueError(f"{owner}: ciwae_beta applies to bound='ciwae', not {bound!r}.")
+        if bound == "ciwae":
+            ciwae_beta = 0.5 if ciwae_beta is None else check_non_negative("ciwae_beta", ciwae_beta, owner)
+            if ciwae_beta > 1:
+                raise ValueError(f"{owner}: `ciwae_beta` must lie in [0, 1], got {ciwae_beta}.")
+        self.ciwae_beta = ciwae_beta
+
+    @property
+    def num_samples(self):
+        """Samples of z per example in each training step: m·k."""
+        return self.m * self.k
 
     def _check_levels(self, levels, owner):
         if levels is None:
@@ -201,7 +272,8 @@ class VAE(keras.Model):
     def build(self, input_shape=None):
         """Build every sublayer from the data shape (symbolically, no computation)."""
         features = self.encoder(keras.KerasTensor((None,) + self.data_shape))
-        self.posterior.build((None, math.prod(features.shape[1:]) + self.condition_dim))
+        self.posterior.build(math.prod(features.shape[1:]) + self.condition_dim, self.posterior_dim)
+        self.prior.build(self.latent_dim, self.data_shape)
         decoded = self.decoder(keras.KerasTensor((None, self.latent_dim + self.condition_dim)))
         self.head.build(decoded.shape)
         self.built = True
@@ -217,11 +289,16 @@ class VAE(keras.Model):
     def _with_condition(self, tensor, condition):
         return tensor if condition is None else ops.concatenate([tensor, condition], axis=-1)
 
-    def encode(self, x, condition=None):
-        """q(z|x): returns (z_mean, z_log_var), each (batch, latent_dim)."""
+    def posterior_params(self, x, condition=None):
+        """q(z|x)'s parameters, (batch, posterior.param_count): the Gaussian's and a flow's."""
         features = self.encoder(x)
         features = ops.reshape(features, (ops.shape(features)[0], -1))
-        return split_gaussian(self.posterior(self._with_condition(features, condition)))
+        return self.posterior(self._with_condition(features, condition))
+
+    def encode(self, x, condition=None):
+        """q(z|x): returns (z_mean, z_log_var), each (batch, latent_dim) — for a flow
+        posterior, of its base Gaussian."""
+        return self.posterior.gaussian(self.posterior_params(x, condition))
 
     def decode(self, z, condition=None):
         """p(x|z): the likelihood's params, shape (batch, *input_shape (, params_per_dim))."""
@@ -241,16 +318,16 @@ class VAE(keras.Model):
         return self.reconstruct(x, condition)
 
     def reconstruct(self, x, condition=None):
-        z_mean, _ = self.encode(x, condition)
-        return self.likelihood.mean(self.decode(z_mean, condition))
+        z = self.posterior.point(self.posterior_params(x, condition))
+        return self.likelihood.mean(self.decode(z, condition))
 
     def sample(self, num_samples, seed=None, mean=True):
-        """Decode z ~ N(0, I): the likelihood's mean (``mean=True``) or a draw from it."""
+        """Decode z ~ p(z): the likelihood's mean (``mean=True``) or a draw from it."""
         return self._sample_prior(num_samples, None, seed, mean)
 
     def _sample_prior(self, num_samples, condition, seed, mean):
         seed = self.seed_generator if seed is None else seed
-        z = keras.random.normal((num_samples, self.latent_dim), seed=seed)
+        z = self.prior.sample(num_samples, seed, self.encode)
         params = self.decode(z, condition)
         return self.likelihood.mean(params) if mean else self.likelihood.sample(params, seed=seed)
 
@@ -261,62 +338,67 @@ class VAE(keras.Model):
             return self.beta
         return self.beta * ops.minimum(1.0, self.training_steps / self.kl_warmup_steps)
 
-    def _dequantize(self, x, k):
-        """x on its grid plus fresh uniform noise per sample, (k·batch, ...) sample-major, and
-        the nats that put the density of it on the discrete scale."""
+    def observe(self, x, k):
+        """What log p(x | z) scores for k samples per example, and the nats that put it on the
+        discrete scale: x itself (broadcast against the samples), or with ``data_levels`` and a
+        continuous likelihood y = (round(x·(L−1)) + u)/L, fresh u ~ U[0, 1)^D per sample,
+        (k·batch, ...) sample-major, and D·log L."""
+        if self.data_levels is None or self.likelihood.is_discrete:
+            return x, 0.0
         levels = self.data_levels
         shape = ops.shape(x)
         noise = random_uniform((k,) + tuple(shape), seed=self.seed_generator, dtype=x.dtype)
         y = (ops.round(x * (levels - 1)) + noise) / levels
         return ops.reshape(y, (-1,) + tuple(shape[1:])), losses.dequantization_nats(self.num_dims, levels)
 
-    def _posterior_sample(self, z_mean, z_log_var, k):
-        """k draws per example, stacked sample-major: (k·batch, latent_dim)."""
-        mean = ops.tile(z_mean, (k, 1)) if k > 1 else z_mean  # (eager PyTorch copies on tile)
-        log_var = ops.tile(z_log_var, (k, 1)) if k > 1 else z_log_var
-        eps = random_normal(ops.shape(mean), seed=self.seed_generator, dtype=mean.dtype)
-        return mean + ops.exp(0.5 * log_var) * eps, mean, log_var
-
-    def _log_px(self, x, k, params):
-        """log p(x | z_j) on the discrete scale, (k, batch), for the params of k samples per
-        example stacked sample-major, (k·batch, ...)."""
-        if self.data_levels is None or self.likelihood.is_discrete:
+    def _log_px(self, observed, k, params):
+        """log p(x | z_j) on the discrete scale, (k, batch), for ``observed = observe(x, k)`` and
+        the params of k samples per example stacked sample-major, (k·batch, ...)."""
+        target, offset = observed
+        if isinstance(offset, float) and not offset:
             # x broadcasts against the k samples: no k-fold copy of the data (eager PyTorch
             # would make one per evaluation step).
             params = ops.reshape(params, (k, -1) + tuple(params.shape[1:]))
-            return self.likelihood.log_prob(x, params)
-        target, offset = self._dequantize(x, k)
+            return self.likelihood.log_prob(target, params)
         return ops.reshape(self.likelihood.log_prob(target, params) - offset, (k, -1))
+
+    # -- inference and generation: what a hierarchical model overrides ------------------------
+    def sample_posterior(self, x, k, condition=None, with_log_q=True):
+        """k draws of the latents per example from q(·|x), sample-major (k·batch, ...), with
+        log q (k·batch,; may be None unless ``with_log_q``) and the base Gaussian's (mean,
+        log_var) per draw (for the analytic KL)."""
+        return self.posterior.sample(self.posterior_params(x, condition), k, self.seed_generator, with_log_q)
+
+    def log_joint(self, observed, latents, k, condition=None, with_prior=True):
+        """log p(x | latents) (k, batch) and log p(latents) (k·batch,), for ``observed`` from
+        ``observe`` and latents from ``sample_posterior`` (``with_prior=False``: None)."""
+        if condition is not None and k > 1:
+            condition = ops.tile(condition, (k, 1))
+        log_px = self._log_px(observed, k, self.decode(latents, condition))
+        return log_px, self.prior.log_prob(latents, self.encode) if with_prior else None
 
     def log_weight_terms(self, x, k, condition=None, with_ratio=True):
         """Per-sample terms, each (k, batch): log p(x|z) on the discrete scale and
         log q(z|x) − log p(z), for z_j ~ q(z|x); also returns (z_mean, z_log_var).
 
         ``with_ratio=False`` skips the ratio (None) where the analytic KL replaces it."""
-        z_mean, z_log_var = self.encode(x, condition)
-        z, mean, log_var = self._posterior_sample(z_mean, z_log_var, k)
-        if condition is not None and k > 1:
-            condition = ops.tile(condition, (k, 1))
-        log_px = self._log_px(x, k, self.decode(z, condition))
-        log_ratio = ops.reshape(losses.monte_carlo_kl(z, mean, log_var), (k, -1)) if with_ratio else None
+        latents, log_q, z_mean, z_log_var = self.sample_posterior(x, k, condition, with_log_q=with_ratio)
+        log_px, log_p = self.log_joint(self.observe(x, k), latents, k, condition, with_prior=with_ratio)
+        log_ratio = ops.reshape(log_q - log_p, (k, -1)) if with_ratio else None
         return log_px, log_ratio, z_mean, z_log_var
 
     def objective(self, x, condition=None):
         """Per-example terms (batch,): loss, elbo, reconstruction, kl (all nats)."""
-        analytic = self.k == 1 and self.kl == "analytic"
+        samples = self.num_samples
+        if self.bound == "piwae":
+            return self._piwae_objective(x, condition)
         log_px, log_ratio, z_mean, z_log_var = self.log_weight_terms(
-            x, self.k, condition, with_ratio=not analytic)
+            x, samples, condition, with_ratio=not self.analytic_kl)
         weight = self.kl_weight()
-        if self.k > 1:
-            log_k = math.log(self.k)
-            return {
-                "loss": log_k - ops.logsumexp(log_px - weight * log_ratio, axis=0),
-                "elbo": ops.logsumexp(log_px - log_ratio, axis=0) - log_k,
-                "reconstruction": -ops.mean(log_px, axis=0),
-                "kl": ops.mean(log_ratio, axis=0),
-            }
+        if samples > 1 or self.bound != "iwae":
+            return self._bound_terms(log_px, log_ratio, log_px - weight * log_ratio)
         reconstruction = -log_px[0]
-        if analytic:
+        if self.analytic_kl:
             kl_per_dim = losses.gaussian_kl_per_dim(z_mean, z_log_var)
             kl = ops.sum(kl_per_dim, axis=-1)
         else:
@@ -333,6 +415,55 @@ class VAE(keras.Model):
             "reconstruction": reconstruction,
             "kl": kl,
         }
+
+    def _bound(self, log_w, bound=None):
+        """The bound of ``log_w`` (samples, batch), per example: IWAE over all samples,
+        MIWAE's mean of m IWAE bounds of k, or CIWAE's mix of the ELBO and IWAE."""
+        bound = bound or self.bound
+        if bound == "miwae":
+            groups = ops.reshape(log_w, (self.m, self.k, -1))
+            return ops.mean(ops.logsumexp(groups, axis=1), axis=0) - math.log(self.k)
+        iwae = ops.logsumexp(log_w, axis=0) - math.log(ops.shape(log_w)[0])
+        if bound == "ciwae":
+            return self.ciwae_beta * ops.mean(log_w, axis=0) + (1.0 - self.ciwae_beta) * iwae
+        return iwae
+
+    def _bound_terms(self, log_px, log_ratio, weighted_log_w, loss=None):
+        log_w = log_px - log_ratio
+        plain = self.bound == "iwae"
+        return {
+            "loss": -self._bound(weighted_log_w) if loss is None else loss,
+            # The IWAE bound itself; for MIWAE / PIWAE / CIWAE the plain ELBO, comparable across them.
+            "elbo": self._bound(log_w) if plain else ops.mean(log_w, axis=0),
+            "reconstruction": -ops.mean(log_px, axis=0),
+            "kl": ops.mean(log_ratio, axis=0),
+        }
+
+    def _piwae_objective(self, x, condition):
+        """PIWAE (Rainforth et al. 2018): the generative network's gradient is IWAE_{m·k}'s, the
+        inference network's MIWAE(m, k)'s, from one set of m·k samples. With log w̄ the weights
+        at stopped latents and stopped log q (a function of the generative parameters only),
+
+            loss = −[IWAE_{mk}(log w̄) + MIWAE(log w) − MIWAE(log w̄)]:
+
+        MIWAE(log w) and MIWAE(log w̄) are equal in value and in their generative gradient, so
+        the generative parameters see IWAE_{mk}'s gradient and the inference ones MIWAE's.
+        The generative terms are evaluated twice (a second decoder pass), on the same data."""
+        samples = self.num_samples
+        latents, log_q, _, _ = self.sample_posterior(x, samples, condition)
+        observed = self.observe(x, samples)
+        log_px, log_p = self.log_joint(observed, latents, samples, condition)
+        fixed = keras.tree.map_structure(ops.stop_gradient, latents)
+        fixed_log_px, fixed_log_p = self.log_joint(observed, fixed, samples, condition)
+        weight = self.kl_weight()
+        log_q = ops.reshape(log_q, (samples, -1))
+        log_ratio = log_q - ops.reshape(log_p, (samples, -1))
+        fixed_ratio = ops.stop_gradient(log_q) - ops.reshape(fixed_log_p, (samples, -1))
+        weighted = log_px - weight * log_ratio
+        fixed_weighted = fixed_log_px - weight * fixed_ratio
+        loss = -(self._bound(fixed_weighted, "iwae") + self._bound(weighted, "miwae")
+                 - self._bound(fixed_weighted, "miwae"))
+        return self._bound_terms(log_px, log_ratio, weighted, loss=loss)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if sample_weight is not None:
@@ -483,9 +614,14 @@ class VAE(keras.Model):
             "input_shape": list(self.data_shape),
             "latent_dim": self.latent_dim,
             "likelihood": keras.saving.serialize_keras_object(self.likelihood),
+            "prior": keras.saving.serialize_keras_object(self.prior),
+            "posterior": keras.saving.serialize_keras_object(self.posterior),
             "beta": self.beta,
             "kl": self.kl,
             "k": self.k,
+            "bound": self.bound,
+            "m": self.m,
+            "ciwae_beta": self.ciwae_beta,
             "kl_warmup_steps": self.kl_warmup_steps,
             "free_bits": self.free_bits,
             "data_levels": self.data_levels,
@@ -500,4 +636,7 @@ class VAE(keras.Model):
             if key in config:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         config["likelihood"] = losses.get(config["likelihood"])
+        for key, module in (("prior", priors), ("posterior", posteriors)):
+            if key in config:  # (absent in files saved before priors and posteriors existed)
+                config[key] = module.get(config[key])
         return cls(**config)

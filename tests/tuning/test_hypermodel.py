@@ -48,3 +48,30 @@ def test_one_value_fixes_a_dimension():
 def test_bad_search_spaces_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         VAEHyperModel((8, 8, 1), 17, **kwargs)
+
+
+@pytest.mark.parametrize("model", ["hvae", "vampprior_mnist", "planar_mnist"])
+def test_the_families_are_models_to_search(model):
+    import tuning.hypermodel
+
+    hypermodel = VAEHyperModel((8, 8, 1), 17, likelihoods=["discretized_logistic"], latent_dims=[3],
+                               hidden_units=[16], hidden_layers=(1, 1), model=model)
+    hp = kt.HyperParameters()
+    built = hypermodel.build(hp)
+    assert built.latent_dim == 3 and built.data_shape == (8, 8, 1) and built.data_levels == 17
+    # A preset keeps its networks: no size hyperparameters that would do nothing.
+    assert ("hidden_units" in hp.values) == (model in tuning.hypermodel.SIZED_MODELS)
+
+
+def test_tune_py_offers_every_model_the_hypermodel_takes():
+    import sys
+    import pathlib
+
+    import tuning.hypermodel
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+    import tune
+
+    assert tune.MODELS == tuning.hypermodel.MODELS
+    with pytest.raises(ValueError, match="unknown model 'ladder_mnist'"):
+        VAEHyperModel((8, 8, 1), 17, model="ladder_mnist")

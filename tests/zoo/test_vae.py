@@ -82,7 +82,7 @@ def test_free_bits_floor_each_dimension():
 def test_dequantization_puts_continuous_bounds_on_the_discrete_scale():
     x = digits(16, binary=False)  # 17 levels
     model = mlp(likelihood=losses.Gaussian(scale=0.05), data_levels=17)
-    target, offset = model._dequantize(keras.ops.convert_to_tensor(x), 3)
+    target, offset = model.observe(keras.ops.convert_to_tensor(x), 3)
     target = to_numpy(target).reshape((3,) + x.shape)
     k = np.round(x * 16)
     assert np.all((target >= k / 17) & (target < (k + 1) / 17))
@@ -91,7 +91,7 @@ def test_dequantization_puts_continuous_bounds_on_the_discrete_scale():
     # Discrete likelihoods score x itself.
     discrete = mlp(likelihood=losses.DiscretizedLogistic(levels=17), data_levels=17)
     params = discrete.decode(discrete.encode(x)[0])
-    np.testing.assert_allclose(to_numpy(discrete._log_px(x, 1, params))[0],
+    np.testing.assert_allclose(to_numpy(discrete._log_px(discrete.observe(x, 1), 1, params))[0],
                                to_numpy(discrete.likelihood.log_prob(x, params)), rtol=1e-6)
 
 
@@ -101,7 +101,7 @@ def test_k_samples_score_as_if_the_data_were_tiled(likelihood):
     model = mlp(likelihood=likelihood)
     z = keras.random.normal((3 * 5, 3), seed=0)  # 3 samples per example, sample-major
     params = model.decode(z)
-    ours = to_numpy(model._log_px(x, 3, params))
+    ours = to_numpy(model._log_px(model.observe(x, 3), 3, params))
     tiled = to_numpy(model.likelihood.log_prob(np.concatenate([x] * 3), params)).reshape(3, 5)
     np.testing.assert_allclose(ours, tiled, rtol=1e-5)
 
@@ -243,3 +243,89 @@ def test_torch_compiled_step_is_one_graph_up_to_the_backward_pass(kwargs, binary
     # keras.random's draws would each split it (and run the Python around them eagerly).
     reasons = [reason.reason for reason in explained.break_reasons]
     assert all("backward" in reason for reason in reasons), reasons
+
+
+# -- the bounds of Rainforth et al. 2018 on the same samples ----------------------------------
+
+def same_draws(model, state):
+    """Reset the model's seed generator, so the next objective draws what another one drew."""
+    model.seed_generator.state.assign(state)
+    return model
+
+
+def bound_pair(reference_kwargs, **kwargs):
+    first = mlp(**kwargs)
+    second = mlp(**reference_kwargs)
+    second.set_weights(first.get_weights())
+    return first, second, to_numpy(first.seed_generator.state)
+
+
+def test_miwae_with_one_group_is_iwae_and_ciwae_mixes_the_elbo_and_iwae():
+    x = digits(8)
+    miwae, iwae, state = bound_pair({"k": 4}, bound="miwae", k=4, m=1)
+    np.testing.assert_allclose(to_numpy(same_draws(miwae, state).objective(x)["loss"]),
+                               to_numpy(same_draws(iwae, state).objective(x)["loss"]), rtol=1e-6)
+    ciwae = mlp(bound="ciwae", k=4, ciwae_beta=0.3)
+    ciwae.set_weights(iwae.get_weights())
+    log_px, log_ratio, _, _ = same_draws(iwae, state).log_weight_terms(x, 4)
+    log_w = to_numpy(log_px - log_ratio).astype("float64")
+    from scipy.special import logsumexp
+
+    elbo, iwae_bound = log_w.mean(0), logsumexp(log_w, axis=0) - np.log(4)
+    terms = same_draws(ciwae, state).objective(x)
+    np.testing.assert_allclose(to_numpy(terms["loss"]), -(0.3 * elbo + 0.7 * iwae_bound), rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(terms["elbo"]), elbo, rtol=1e-5)  # the plain ELBO is what is logged
+
+
+def test_miwae_averages_m_iwae_bounds_of_k():
+    x = digits(8)
+    miwae, iwae, state = bound_pair({"k": 6}, bound="miwae", k=3, m=2)
+    log_px, log_ratio, _, _ = same_draws(iwae, state).log_weight_terms(x, 6)
+    groups = to_numpy(log_px - log_ratio).astype("float64").reshape(2, 3, -1)
+    from scipy.special import logsumexp
+
+    expected = (logsumexp(groups, axis=1) - np.log(3)).mean(0)
+    np.testing.assert_allclose(to_numpy(same_draws(miwae, state).objective(x)["loss"]), -expected, rtol=1e-5)
+
+
+def test_piwae_trains_the_decoder_on_iwae_mk_and_the_encoder_on_miwae():
+    from tests.helpers import variable_gradients
+
+    x = digits(8)
+    piwae, iwae, state = bound_pair({"k": 6}, bound="piwae", k=3, m=2)
+    miwae = mlp(bound="miwae", k=3, m=2)
+    miwae.set_weights(piwae.get_weights())
+
+    def gradients(model, part):
+        variables = (model.decoder.trainable_variables + model.head.trainable_variables if part == "generative"
+                     else model.encoder.trainable_variables + model.posterior.trainable_variables)
+        same_draws(model, state)
+        return variable_gradients(lambda: keras.ops.mean(model.objective(x)["loss"]), variables)
+
+    for part, reference in (("generative", iwae), ("inference", miwae)):
+        for got, want in zip(gradients(piwae, part), gradients(reference, part), strict=True):
+            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5, err_msg=part)
+    # And not the other way round: the two bounds' gradients differ.
+    assert not all(np.allclose(a, b, rtol=2e-4, atol=2e-5)
+                   for a, b in zip(gradients(iwae, "inference"), gradients(miwae, "inference")))
+
+
+@pytest.mark.parametrize("bound,kwargs", [("miwae", {"k": 3, "m": 2}), ("piwae", {"k": 3, "m": 2}),
+                                          ("ciwae", {"k": 4})])
+def test_each_bound_passes_the_family_checks(bound, kwargs, tmp_path):
+    from tests.zoo.common import run_family_checks
+
+    run_family_checks(lambda: mlp(bound=bound, **kwargs), digits(), tmp_path)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"bound": "tvo"}, "`bound` must be one of"),
+    ({"m": 2}, "m=2 .* applies to bound='miwae' or 'piwae'"),
+    ({"bound": "ciwae", "k": 2, "ciwae_beta": 1.5}, "`ciwae_beta` must lie in"),
+    ({"ciwae_beta": 0.5}, "ciwae_beta applies to bound='ciwae'"),
+    ({"bound": "miwae", "m": 0}, "`m` must be a positive integer"),
+    ({"kl": "exact"}, "`kl` must be one of"),
+])
+def test_bad_bound_options_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mlp(**kwargs)

@@ -144,3 +144,53 @@ class TimeBudget(keras.callbacks.Callback):
         # The last epoch's time predicts the next one's (the first also holds compilation).
         if self.elapsed + (time.perf_counter() - self._epoch_start) > self.seconds:
             self.model.stop_training = True
+
+
+class ProgressBar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, its count kept within the epoch's steps.
+
+    With ``steps_per_execution`` = n Keras reports each group of n steps by its last index,
+    unclipped past the epoch's end (keras-team/keras#20861): 21 steps in groups of 10 showed
+    "30/21". ``zoo.VAE`` uses this bar in place of Keras' own.
+    """
+
+    def _clipped(self, batch):
+        return batch if self.target is None else min(batch, self.target - 1)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(self._clipped(batch), logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        super().on_test_batch_end(self._clipped(batch), logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        super().on_predict_batch_end(self._clipped(batch), logs)
+
+
+class HistoryCSV(keras.callbacks.CSVLogger):
+    """Keras' ``CSVLogger`` appending to a run's history, without repeating epochs on resume.
+
+    A run resumed by ``BackupAndRestore`` (listed before this callback) starts again at the epoch
+    after its checkpoint; rows the file already has from that epoch on — written before a kill,
+    or after a checkpoint that was damaged and fell back to the previous one — are dropped first,
+    so every epoch appears once.
+    """
+
+    def __init__(self, filename, separator=","):
+        super().__init__(str(filename), separator=separator, append=True)
+
+    def on_train_begin(self, logs=None):
+        import csv
+        import os
+
+        first = getattr(self.model, "_initial_epoch", None) or 0
+        if os.path.exists(self.filename):
+            with open(self.filename, newline="") as handle:
+                rows = list(csv.reader(handle, delimiter=self.sep))
+            if rows and "epoch" in rows[0]:
+                column = rows[0].index("epoch")
+                kept = [rows[0]] + [r for r in rows[1:] if r and r[column].isdigit() and int(r[column]) < first]
+                if len(kept) != len(rows):
+                    with open(self.filename, "w", newline="") as handle:
+                        csv.writer(handle, delimiter=self.sep).writerows(kept)
+        super().on_train_begin(logs)

@@ -2,10 +2,11 @@
 
 Generative model:  h2 ~ N(0, I),  h1 ~ p(h1 | h2) = N(μ(h2), σ²(h2)),  x ~ p(x | h1).
 Recognition:       h1 ~ q(h1 | x),  h2 ~ q(h2 | h1).
-Importance weight: log w = log p(x|h1) + log p(h1|h2) + log p(h2) − log q(h1|x) − log q(h2|h1),
-so ``log_weight_terms`` returns log p(x|h1) and log q(h1, h2|x) − log p(h1, h2); the base
-VAE's objective (ELBO for k = 1, IWAE bound for k > 1) and ``zoo.log_likelihood`` use them
-unchanged. The KL has no closed form here, so the estimator is always Monte Carlo.
+Importance weight: log w = log p(x|h1) + log p(h1|h2) + log p(h2) − log q(h1|x) − log q(h2|h1):
+``sample_posterior`` draws (h1, h2) with log q(h1, h2|x), ``log_joint`` scores log p(x|h1) and
+log p(h1, h2); the base VAE's objectives and ``zoo.log_likelihood`` use them unchanged. The KL
+has no closed form here, so the estimator is always Monte Carlo. p(h2) is the model's prior
+(standard normal, or a learned mixture).
 """
 
 import math
@@ -14,8 +15,8 @@ import keras
 from keras import ops
 
 import losses
-from zoo.mlp import MLPVAE, mlp
-from zoo.vae import split_gaussian
+from zoo.models.mlp import MLPVAE, mlp
+from zoo.posteriors import sample_diagonal_gaussian, split_gaussian
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -31,10 +32,13 @@ class TwoLayerVAE(MLPVAE):
         activation, likelihood, k, …: as in ``MLPVAE`` / ``VAE`` (``kl`` is always Monte Carlo).
     """
 
+    PRIORS = ("standard_normal", "mog")
+    POSTERIORS = ("gaussian",)
+
     def __init__(self, input_shape=(28, 28, 1), latent_dim=50, hidden_dim=100,
                  hidden=(200, 200), hidden2=(100, 100), activation="tanh",
                  likelihood="bernoulli", **kwargs):
-        if kwargs.pop("kl", "monte_carlo") != "monte_carlo":
+        if kwargs.pop("kl", "monte_carlo") not in ("monte_carlo", "auto"):
             raise ValueError("TwoLayerVAE: the KL of two stochastic layers has no closed form; "
                              "it always uses kl='monte_carlo'.")
         if not isinstance(hidden_dim, int) or hidden_dim <= 0:
@@ -55,7 +59,8 @@ class TwoLayerVAE(MLPVAE):
         self.decoder2 = mlp(self.hidden2[::-1], self.activation, "decoder2")
         self.prior1 = keras.layers.Dense(2 * self.hidden_dim, name="prior1")
         features = self.encoder(keras.KerasTensor((None,) + self.data_shape))
-        self.posterior.build((None, math.prod(features.shape[1:])))
+        self.posterior.build(math.prod(features.shape[1:]), self.hidden_dim)
+        self.prior.build(self.latent_dim, self.data_shape)
         self.posterior2.build(self.encoder2(keras.KerasTensor((None, self.hidden_dim))).shape)
         self.prior1.build(self.decoder2(keras.KerasTensor((None, self.latent_dim))).shape)
         self.head.build(self.decoder(keras.KerasTensor((None, self.hidden_dim))).shape)
@@ -63,8 +68,7 @@ class TwoLayerVAE(MLPVAE):
 
     def encode_h1(self, x):
         """q(h1 | x): (mean, log_var), each (batch, hidden_dim)."""
-        features = self.encoder(x)
-        return split_gaussian(self.posterior(ops.reshape(features, (ops.shape(features)[0], -1))))
+        return self.posterior.gaussian(self.posterior_params(x))
 
     def encode(self, x, condition=None):
         """q(h2 | h1 = E[h1 | x]): the top layer's (z_mean, z_log_var)."""
@@ -85,18 +89,18 @@ class TwoLayerVAE(MLPVAE):
     def reconstruct(self, x, condition=None):
         return self.likelihood.mean(self.decode_h1(self.encode_h1(x)[0]))
 
-    def log_weight_terms(self, x, k, condition=None, with_ratio=True):
-        h1_mean, h1_log_var = self.encode_h1(x)
-        h1, h1_mean, h1_log_var = self._posterior_sample(h1_mean, h1_log_var, k)
+    def sample_posterior(self, x, k, condition=None, with_log_q=True):
+        h1, log_q1, _, _ = self.posterior.sample(self.posterior_params(x), k, self.seed_generator)
         h2_mean, h2_log_var = split_gaussian(self.posterior2(self.encoder2(h1)))
-        h2, _, _ = self._posterior_sample(h2_mean, h2_log_var, 1)
+        h2, log_q2, _, _ = sample_diagonal_gaussian(h2_mean, h2_log_var, 1, self.seed_generator)
+        return (h1, h2), log_q1 + log_q2, h2_mean, h2_log_var
+
+    def log_joint(self, observed, latents, k, condition=None, with_prior=True):
+        h1, h2 = latents
         prior_mean, prior_log_var = self.prior_h1(h2)
-        log_px = self._log_px(x, k, self.decode_h1(h1))
-        log_q = (losses.diagonal_gaussian_log_prob(h1, h1_mean, h1_log_var)
-                 + losses.diagonal_gaussian_log_prob(h2, h2_mean, h2_log_var))
-        log_p = (losses.diagonal_gaussian_log_prob(h1, prior_mean, prior_log_var)
-                 + losses.standard_normal_log_prob(h2))
-        return log_px, ops.reshape(log_q - log_p, (k, -1)), h2_mean, h2_log_var
+        log_px = self._log_px(observed, k, self.decode_h1(h1))
+        log_p = losses.diagonal_gaussian_log_prob(h1, prior_mean, prior_log_var) + self.prior.log_prob(h2)
+        return log_px, log_p
 
     def get_config(self):
         config = super().get_config()

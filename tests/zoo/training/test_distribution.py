@@ -12,13 +12,13 @@ import pytest
 
 from tests.helpers import BACKEND
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 TRAIN = textwrap.dedent("""
     import json, sys
     import numpy as np, keras
     import zoo
-    from zoo.distribution import data_parallel
+    from zoo.training.distribution import data_parallel
     from tests.zoo.common import digits
     devices = data_parallel() if sys.argv[1] == "parallel" else 1
     keras.utils.set_random_seed(0)
@@ -54,7 +54,7 @@ def test_two_devices_follow_the_one_device_trajectory():
 def test_other_backends_get_a_clear_error():
     if BACKEND == "jax":
         pytest.skip("the jax pass tests the mechanism itself")
-    from zoo.distribution import data_parallel
+    from zoo.training.distribution import data_parallel
 
     with pytest.raises(ValueError, match="KERAS_BACKEND=jax"):
         data_parallel()

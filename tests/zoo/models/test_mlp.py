@@ -46,7 +46,7 @@ def test_noise_differs_between_steps():
 
 
 def test_the_mlp_layer_round_trips_through_keras_files(tmp_path):
-    layer = zoo.mlp.MLP((8, 4), "tanh", flatten=True, name="body")
+    layer = zoo.models.mlp.MLP((8, 4), "tanh", flatten=True, name="body")
     model = keras.Sequential([keras.Input((3, 2)), layer])
     assert layer.compute_output_shape((None, 3, 2)) == (None, 4)
     x = np.random.default_rng(0).normal(size=(5, 3, 2)).astype("float32")

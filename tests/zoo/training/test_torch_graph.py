@@ -1,4 +1,4 @@
-"""zoo.torch_graph: on PyTorch with jit_compile=True, the train and test steps as one traced graph."""
+"""zoo.training.torch_graph: on PyTorch with jit_compile=True, the train and test steps as one traced graph."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pytest
 import keras
 
 import zoo
-import zoo.torch_graph
+import zoo.training.torch_graph
 from losses.base import torch_graph_draws
 from tests.helpers import to_numpy
 from tests.zoo.common import digits
@@ -40,11 +40,11 @@ def test_keras_function_is_kept_unless_pytorch_with_jit_compile():
     model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
     keras_function = object()
     model.compile(optimizer="adam", jit_compile=keras.backend.backend() == "torch")
-    replaced = zoo.torch_graph.compiled_train_function(model, keras_function)
+    replaced = zoo.training.torch_graph.compiled_train_function(model, keras_function)
     assert (replaced is keras_function) == (keras.backend.backend() != "torch")
     model.compile(optimizer="adam", jit_compile=False)
-    assert zoo.torch_graph.compiled_train_function(model, keras_function) is keras_function
-    assert zoo.torch_graph.compiled_test_function(model, keras_function) is keras_function
+    assert zoo.training.torch_graph.compiled_train_function(model, keras_function) is keras_function
+    assert zoo.training.torch_graph.compiled_test_function(model, keras_function) is keras_function
 
 
 @on_torch
@@ -57,8 +57,8 @@ def test_traced_steps_do_what_keras_steps_do(kwargs):
 
     x = torch.as_tensor(digits(96, binary=False))
     traced, eager = model_pair(**kwargs)
-    train = zoo.torch_graph.compiled_train_function(traced, None, compiler=identity)
-    test = zoo.torch_graph.compiled_test_function(traced, None, compiler=identity)
+    train = zoo.training.torch_graph.compiled_train_function(traced, None, compiler=identity)
+    test = zoo.training.torch_graph.compiled_test_function(traced, None, compiler=identity)
     for model in (traced, eager):
         model.reset_metrics()
     torch.manual_seed(1)
@@ -86,7 +86,7 @@ def test_other_batch_shapes_run_the_eager_step(monkeypatch):
     model, _ = model_pair()
     calls = []
     monkeypatch.setattr(model, "train_step", lambda batch: calls.append(batch[0].shape) or {})
-    train = zoo.torch_graph.compiled_train_function(model, None, compiler=identity)
+    train = zoo.training.torch_graph.compiled_train_function(model, None, compiler=identity)
     x = torch.as_tensor(digits(40))
     train([(x[:32],)])
     assert calls == []
@@ -103,9 +103,9 @@ def test_a_step_that_cannot_be_traced_runs_through_keras_with_a_warning(monkeypa
     def reads_a_value(model, state, batch):
         return float(batch[0].sum()), state  # data-dependent Python: make_fx refuses it
 
-    monkeypatch.setattr(zoo.torch_graph, "stateless_train_step", reads_a_value)
+    monkeypatch.setattr(zoo.training.torch_graph, "stateless_train_step", reads_a_value)
     keras_calls = []
-    train = zoo.torch_graph.compiled_train_function(model, lambda data: keras_calls.append(1) or {},
+    train = zoo.training.torch_graph.compiled_train_function(model, lambda data: keras_calls.append(1) or {},
                                                     compiler=identity)
     with pytest.warns(UserWarning, match="could not be traced into one graph"):
         train([(torch.as_tensor(digits(32)),)])
@@ -134,8 +134,8 @@ def test_every_zoo_model_traces_into_one_graph(kind):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "could not be traced"
-        logs = zoo.torch_graph.compiled_train_function(model, keras_function, compiler=identity)([batch])
-        test_logs = zoo.torch_graph.compiled_test_function(model, keras_function, compiler=identity)([batch])
+        logs = zoo.training.torch_graph.compiled_train_function(model, keras_function, compiler=identity)([batch])
+        test_logs = zoo.training.torch_graph.compiled_test_function(model, keras_function, compiler=identity)([batch])
     assert np.isfinite(to_numpy(logs["loss"])) and np.isfinite(to_numpy(test_logs["elbo"]))
 
 

@@ -5,7 +5,7 @@ import pytest
 import keras
 
 import zoo
-import zoo.multistep
+import zoo.training.multistep
 from tests.zoo.common import digits
 
 jax = pytest.importorskip("jax")
@@ -44,8 +44,8 @@ def test_ten_steps_per_call_train_as_one_step_per_call():
 @pytest.mark.skipif(not ON_JAX, reason="the scan replaces Keras' step loop on JAX only")
 def test_on_jax_full_groups_run_as_one_scan_and_the_rest_step_by_step(monkeypatch):
     stacked = []
-    stack = zoo.multistep._stack
-    monkeypatch.setattr(zoo.multistep, "_stack", lambda batches: stacked.append(len(batches)) or stack(batches))
+    stack = zoo.training.multistep._stack
+    monkeypatch.setattr(zoo.training.multistep, "_stack", lambda batches: stacked.append(len(batches)) or stack(batches))
     model, _ = trained(10, digits(200, binary=False))  # 25 batches an epoch: 10, 10, then 5
     assert int(model.optimizer.iterations) == 50
     assert stacked == [10, 10, 10, 10]  # the short groups never reach the stacking
@@ -70,23 +70,23 @@ def test_keras_function_is_kept_where_the_scan_does_not_apply(options):
     model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
     model.compile(optimizer="adam", **options)  # the backend's default steps_per_execution else
     keras_function = object()
-    assert zoo.multistep.scanned(model, model.train_step, keras_function) is keras_function
+    assert zoo.training.multistep.scanned(model, model.train_step, keras_function) is keras_function
 
 
 def test_scanned_applies_on_jax_only():
     model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
     model.compile(optimizer="adam")
     keras_function = object()
-    wrapped = zoo.multistep.scanned(model, model.train_step, keras_function)
+    wrapped = zoo.training.multistep.scanned(model, model.train_step, keras_function)
     assert (wrapped is not keras_function) == (ON_JAX and model.steps_per_execution > 1)
 
 
 def test_stack_adds_a_leading_axis_and_keeps_the_structure():
     a, b = np.zeros((4, 3), "float32"), np.ones((4, 3), "float32")
-    stacked = zoo.multistep._stack([(a, None), (b, None)])
+    stacked = zoo.training.multistep._stack([(a, None), (b, None)])
     assert isinstance(stacked, tuple) and stacked[1] is None
     np.testing.assert_array_equal(stacked[0], np.stack([a, b]))
-    on_device = zoo.multistep._stack([jax.numpy.asarray(a), jax.numpy.asarray(b)])
+    on_device = zoo.training.multistep._stack([jax.numpy.asarray(a), jax.numpy.asarray(b)])
     assert isinstance(on_device, jax.Array) and on_device.shape == (2, 4, 3)
 
 
@@ -98,4 +98,4 @@ def test_stack_adds_a_leading_axis_and_keeps_the_structure():
     [[1.0, 2.0], [3.0, 4.0]],  # not arrays
 ], ids=["shapes", "dtypes", "structures", "array-types", "not-arrays"])
 def test_stack_refuses_batches_that_cannot_be_one_array(batches):
-    assert zoo.multistep._stack(batches) is None
+    assert zoo.training.multistep._stack(batches) is None

@@ -6,7 +6,7 @@ from keras import ops
 
 from losses import DataError
 from losses.base import check_integer
-from zoo.mlp import MLPVAE
+from zoo.models.mlp import MLPVAE
 
 
 @keras.saving.register_keras_serializable(package="zoo")
