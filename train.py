@@ -15,12 +15,14 @@ import argparse
 import datetime
 import errno
 import importlib.metadata
+import importlib.util
 import json
 import math
 import os
 import pathlib
 import platform
 import sys
+import tempfile
 import time
 
 PRESETS = ("hvae_vampprior_mnist", "iaf_mnist", "iwae_mnist", "iwae_mnist_2layer", "iwae_mnist_k5",
@@ -190,6 +192,42 @@ def check_backend():
                          f"{', '.join(BACKENDS)} (unset: tensorflow).")
 
 
+#: What TensorFlow writes to stderr as it loads, on any machine: not news on a JAX or PyTorch run.
+TENSORFLOW_START_UP = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
+                       "Could not find cuda drivers on your machine", "This TensorFlow binary is optimized",
+                       "To enable the following instructions")
+
+
+def import_tensorflow_quietly():
+    """On the JAX and PyTorch backends, import TensorFlow first, its start-up lines kept off stderr.
+
+    Keras imports TensorFlow on every backend when it is installed (to seed it, and to save a
+    model), and TensorFlow 2.21 then prints absl and CUDA notices that TF_CPP_MIN_LOG_LEVEL does
+    not silence. Its stderr is captured while it loads and every other line is passed on, so a
+    real error still shows. Nothing happens on the TensorFlow backend or without TensorFlow.
+    """
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow" or "tensorflow" in sys.modules:
+        return
+    if importlib.util.find_spec("tensorflow") is None:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except Exception:  # noqa: BLE001 - Keras reports a broken TensorFlow if it ever needs it
+            pass
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        for line in capture.read().decode(errors="replace").splitlines():
+            if line.strip() and not any(marker in line for marker in TENSORFLOW_START_UP):
+                print(line, file=sys.stderr)
+
+
 def describe(error):
     """One line for the user: the error's own first line, or for a file-system error which
     file, what failed, and what to do."""
@@ -210,6 +248,7 @@ def run_cli(prog, body, interrupted):
     (VAE_ZOO_DEBUG=1 shows it); Ctrl-C says how to continue (``interrupted()``)."""
     try:
         check_backend()
+        import_tensorflow_quietly()
         return body()
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; {interrupted()}", file=sys.stderr)
@@ -275,7 +314,7 @@ def run(args, parser):
         zoo.BackupAndRestore(out / "backup"),  # two checkpoints; says so if the model differs
         keras.callbacks.EarlyStopping(monitor="val_bits_per_dim", mode="min", patience=args.patience,
                                       restore_best_weights=True),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        zoo.HistoryCSV(out / "history.csv"),  # on --resume, epochs after the checkpoint are logged once
         timer,
     ]
     if args.tensorboard:

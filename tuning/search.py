@@ -154,10 +154,24 @@ def write_results(rows, out):
 
 
 def plot_results(rows, path):
-    """Objective per likelihood (left) and against Huber α (right, log scale)."""
+    """Objective per likelihood (left) and against Huber α (right, log scale); None if no trial scored."""
+    figure = objective_figure(rows)
+    if figure is None:
+        return None
+    figure.savefig(path, dpi=100)
+    from zoo.plots import pyplot
+
+    pyplot().close(figure)
+    return path
+
+
+def objective_figure(rows):
+    """The figure ``plot_results`` saves (matplotlib), or None if no trial scored."""
     scored = [r for r in rows if r["val_bits_per_dim"] != ""]
     if not scored:
         return None
+    from matplotlib import ticker
+
     from zoo.plots import pyplot
 
     plt = pyplot()
@@ -174,11 +188,14 @@ def plot_results(rows, path):
     if huber:
         right.scatter([r["huber_alpha"] for r in huber], [r["val_bits_per_dim"] for r in huber])
         right.set_xscale("log")
+        # Labels at 1, 2, 5 per decade as plain numbers: on a range under a decade matplotlib
+        # labels its minor ticks too (2×10⁻¹, 3×10⁻¹, …), which ran into each other.
+        right.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        right.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        right.xaxis.set_minor_formatter(ticker.NullFormatter())
     else:
         right.text(0.5, 0.5, "no Huber trials", ha="center", va="center", transform=right.transAxes)
     right.set_xlabel("Huber α")
     right.set_title("Huber trials: objective vs α")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig

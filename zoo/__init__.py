@@ -8,7 +8,7 @@
 """
 
 from zoo.heads import LikelihoodHead
-from zoo.training.callbacks import EpochTimer, StopOnNaN, TimeBudget
+from zoo.training.callbacks import EpochTimer, HistoryCSV, ProgressBar, StopOnNaN, TimeBudget
 from zoo.vae import VAE
 from zoo.models.mlp import MLPVAE
 from zoo.models.conv import ConvVAE

@@ -45,7 +45,7 @@ from losses import DataError
 from losses.base import check_integer, check_non_negative, random_uniform
 from zoo import posteriors, priors
 from zoo.heads import LikelihoodHead
-from zoo.training.callbacks import StopOnNaN
+from zoo.training.callbacks import ProgressBar, StopOnNaN
 from zoo.training.multistep import scanned
 from zoo.training.torch_graph import compiled_test_function, compiled_train_function
 
@@ -91,6 +91,18 @@ class ObjectiveMeans(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "names": list(self.names)}
+
+
+def with_progress_bar(callbacks, verbose):
+    """``callbacks`` as a list, with the zoo's ``ProgressBar`` where Keras would add its own.
+
+    A ``CallbackList`` passes through: that is ``fit`` validating through ``evaluate``."""
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        return callbacks
+    callbacks = list(callbacks or [])
+    if verbose != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+        callbacks.append(ProgressBar())
+    return callbacks
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -588,15 +600,20 @@ class VAE(keras.Model):
         elif isinstance(validation_data, np.ndarray):
             self._checked(validation_data)
             validation_data = (validation_data,)
-        callbacks = list(callbacks or [])
+        callbacks = with_progress_bar(callbacks, kwargs.get("verbose", "auto"))
         if not any(isinstance(c, StopOnNaN) for c in callbacks):
             callbacks.append(StopOnNaN())
         return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
                            **kwargs)
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
+    def evaluate(self, x=None, y=None, *args, callbacks=None, **kwargs):
         self._checked(x)
-        return super().evaluate(x, y, *args, **kwargs)
+        callbacks = with_progress_bar(callbacks, kwargs.get("verbose", "auto"))
+        return super().evaluate(x, y, *args, callbacks=callbacks, **kwargs)
+
+    def predict(self, x, *args, callbacks=None, **kwargs):
+        callbacks = with_progress_bar(callbacks, kwargs.get("verbose", "auto"))
+        return super().predict(x, *args, callbacks=callbacks, **kwargs)
 
     # -- serialization ------------------------------------------------------------------------
     def get_config(self):

@@ -131,3 +131,17 @@ def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
     assert all(r["status"] == "COMPLETED" for r in rows)
     ran_by = {json.loads(p.read_text()).get("trial_id") for p in out.glob("project/trial_*/trial.json")}
     assert len(ran_by) == 4
+
+
+@pytest.mark.parametrize("alphas", [(0.2, 0.35, 0.6, 0.9, 1.3, 2.2, 3.5, 4.8), (0.11, 0.5, 3.0, 9.5), (1.1, 1.2, 1.4)])
+def test_the_objective_plots_alpha_labels_do_not_overlap(alphas):
+    from tuning.search import objective_figure
+
+    rows = [{"likelihood": "huber", "huber_alpha": a, "val_bits_per_dim": 2 + a / 10} for a in alphas]
+    figure = objective_figure(rows + [{"likelihood": "gaussian", "huber_alpha": "", "val_bits_per_dim": 2.5}])
+    figure.canvas.draw()
+    right = figure.axes[1]
+    boxes = sorted((label.get_window_extent() for label in right.get_xticklabels(minor=False) + right.get_xticklabels(minor=True)
+                    if label.get_visible() and label.get_text()), key=lambda box: box.x0)
+    assert len(boxes) >= 2
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]

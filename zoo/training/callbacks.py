@@ -154,6 +154,10 @@ class ProgressBar(keras.callbacks.ProgbarLogger):
     "30/21". ``zoo.VAE`` uses this bar in place of Keras' own.
     """
 
+    # Keras dispatches its own bar's batch-end updates off the training thread (it is added to
+    # the callback list after the async check); so may this one, or fit would sync every step.
+    async_safe = True
+
     def _clipped(self, batch):
         return batch if self.target is None else min(batch, self.target - 1)
 

@@ -1,5 +1,7 @@
 """The zoo's callbacks: the time budget and its learning-rate decay (zoo/callbacks.py)."""
 
+import csv
+import re
 import time
 
 import numpy as np
@@ -136,3 +138,30 @@ def test_the_nan_message_names_the_steps_of_an_execution_group(group, batch, whe
     with pytest.raises(FloatingPointError, match=f"became nan {where};"):
         callback.on_train_batch_end(batch, {"loss": float("nan")})
     assert model.stop_training
+
+
+def test_the_progress_bar_never_counts_past_the_epochs_steps(capsys):
+    # 21 steps in groups of 10: Keras' own bar showed 30/21 (keras-team/keras#20861).
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    model.compile(optimizer="adam", steps_per_execution=10)
+    model.fit(digits(21 * 4), batch_size=4, epochs=1, verbose=1)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # without the bar's colours
+    counts = [(int(seen), int(total)) for seen, total in re.findall(r"(\d+)/(\d+)", shown)]
+    assert counts and all(seen <= total for seen, total in counts), counts
+    assert (21, 21) in counts
+
+
+def test_a_resumed_run_logs_each_epoch_once(tmp_path):
+    # A run killed after logging epoch 3 whose newest checkpoint is from epoch 2 (the one being
+    # written was damaged): resumed, it redoes epoch 3, and history.csv must not list it twice.
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,loss\n0,5.0\n1,4.0\n2,3.0\n3,2.5\n")
+    logger = zoo.HistoryCSV(history)
+    model = compiled()
+    model._initial_epoch = 3
+    logger.set_model(model)
+    logger.on_train_begin()
+    logger.on_epoch_end(3, {"loss": 2.4})
+    logger.on_train_end()
+    rows = list(csv.DictReader(history.open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3] and rows[-1]["loss"] == "2.4"
