@@ -7,6 +7,7 @@ against Huber α).
 """
 
 import csv
+import json
 import math
 import os
 import pathlib
@@ -45,6 +46,31 @@ def make_tuner(hypermodel, tuner, out, max_trials, epochs, seed, overwrite):
     if tuner == "hyperband":
         return kt.Hyperband(hypermodel, max_epochs=epochs, factor=3, hyperband_iterations=1, **common)
     raise ValueError(f"unknown tuner {tuner!r}; choose one of {', '.join(TUNERS)}.")
+
+
+def _reason(error):
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:160]}" if text else type(error).__name__
+
+
+def resumable_tuner(hypermodel, tuner, out, max_trials, epochs, seed, overwrite):
+    """``make_tuner``, reloading the search in ``out/project`` unless ``overwrite``; a damaged
+    state file there is a one-line ``ValueError`` naming it, not KerasTuner's traceback."""
+    project = pathlib.Path(out) / "project"
+    if not overwrite and project.is_dir():
+        for state in sorted(project.rglob("*.json")):
+            try:
+                json.loads(state.read_text())
+            except (ValueError, UnicodeDecodeError) as error:
+                raise ValueError(f"{state} is damaged ({_reason(error)}), so the search in {out} cannot resume: "
+                                 f"run it again with --overwrite to start over, or restore that file.") from None
+    try:
+        return make_tuner(hypermodel, tuner, out, max_trials, epochs, seed, overwrite)
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, ValueError) and "unknown tuner" in str(error):
+            raise
+        raise ValueError(f"the search state in {project} does not load ({_reason(error)}): it is damaged or from "
+                         f"another search; run again with --overwrite to start over.") from error
 
 
 def configure_distribution(role, worker_id=0, oracle_ip="127.0.0.1", oracle_port=8000):
@@ -91,14 +117,18 @@ def search(data="digits", tuner="random", max_trials=10, epochs=20, batch_size=6
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    search_tuner = make_tuner(hypermodel, tuner, out, max_trials, epochs, seed, overwrite)
+    search_tuner = resumable_tuner(hypermodel, tuner, out, max_trials, epochs, seed, overwrite)
     search_tuner.search(dataset.x_train, validation_data=(dataset.x_valid,), epochs=epochs,
                         batch_size=batch_size, callbacks=[TrialTimer()], verbose=verbose)
     if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
         return {"role": "worker"}
     rows = trial_rows(search_tuner)
     paths = write_results(rows, out)
-    best = search_tuner.get_best_models(1)
+    try:
+        best = search_tuner.get_best_models(1)
+    except Exception as error:  # noqa: BLE001 - a damaged trial checkpoint
+        raise ValueError(f"the best trial's saved weights in {out / 'project'} do not load ({_reason(error)}): the "
+                         f"checkpoint is damaged; run the search again with --overwrite.") from error
     if best:
         best[0].save(out / "best_model.keras")
         paths["best_model"] = out / "best_model.keras"

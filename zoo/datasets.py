@@ -210,7 +210,7 @@ def _keras_file(name, folder):
         if missing:
             raise DataLoadError(f"{path} lacks {missing}: a {name} file needs "
                                 f"{', '.join(KERAS_FILE_KEYS)} (it has {archive.files}).")
-        x_train, y_train, x_test, y_test = (np.asarray(archive[key]) for key in KERAS_FILE_KEYS)
+        x_train, y_train, x_test, y_test = (_array(archive, key, path) for key in KERAS_FILE_KEYS)
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.dtype != np.uint8 or x.ndim != 3 or len(x) == 0 or len(y) != len(x):
             raise DataLoadError(
@@ -220,31 +220,67 @@ def _keras_file(name, folder):
 
 
 def _open_npz(path):
+    """The archive at ``path``; a file that is not one, or is cut short, is a ``DataLoadError``."""
     try:
-        return np.load(path, allow_pickle=False)
-    except Exception as error:
-        raise DataLoadError(f"could not read {path} as .npz ({error}).") from None
+        archive = np.load(path, allow_pickle=False)
+    except Exception as error:  # a zip error, a cut file, pickled data: all "not a usable .npz"
+        raise DataLoadError(f"could not read {path} as .npz ({_reason(error)}): it is not a NumPy .npz archive "
+                            f"or it was cut short; save the arrays again with np.savez(path, x=images).") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataLoadError(f"{path} holds a single array (a .npy file), not a .npz archive of named arrays: "
+                            f"save it with np.savez(path, x=images).")
+    return archive
+
+
+def _reason(error):
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:120]}" if text else type(error).__name__
+
+
+def _array(archive, key, path):
+    """``archive[key]`` as an array: its bytes are read here, so a damaged one is caught here."""
+    try:
+        value = archive[key]
+        if isinstance(value, bytes):  # NumPy hands back a member without the .npy header as raw bytes
+            raise ValueError("not a .npy array")
+        return np.asarray(value)
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise DataLoadError(f"{path}: the array {key!r} holds Python objects (dtype object), which are not "
+                                f"loaded (unpickling runs code): save it as numbers, e.g. np.asarray(x, 'float32').") from None
+        raise DataLoadError(f"{path}: the array {key!r} is damaged ({_reason(error)}): save the file again.") from None
+    except Exception as error:  # a cut or corrupt member of the archive
+        raise DataLoadError(f"{path}: the array {key!r} is damaged ({_reason(error)}): save the file again.") from None
 
 
 def _read_npz(path, key, label_key):
     if not path.exists():
         raise DataLoadError(f"data file {path} does not exist.")
-    archive = _open_npz(path)
-    if key not in archive.files:
-        raise DataLoadError(f"{path} has no array {key!r}; it has {archive.files}. "
-                            f"Choose one with --npz-key.")
-    labels = None
-    if label_key is not None:
-        if label_key not in archive.files:
-            raise DataLoadError(f"{path} has no labels {label_key!r}; it has {archive.files}.")
-        labels = np.asarray(archive[label_key]).astype("int64").reshape(-1)
-    return np.asarray(archive[key]), labels
+    if path.is_dir():
+        raise DataLoadError(f"{path} is a folder; pass a .npz file (or --data-dir for a folder of datasets).")
+    with _open_npz(path) as archive:
+        if key not in archive.files:
+            raise DataLoadError(f"{path} has no array {key!r}; it has {archive.files}. "
+                                f"Choose one with --npz-key.")
+        labels = None
+        if label_key is not None:
+            if label_key not in archive.files:
+                raise DataLoadError(f"{path} has no labels {label_key!r}; it has {archive.files}.")
+            labels = _array(archive, label_key, path)
+            if not np.issubdtype(labels.dtype, np.integer) and not (
+                    np.issubdtype(labels.dtype, np.floating) and np.all(labels == np.round(labels))):
+                raise DataLoadError(f"{path}: labels {label_key!r} must be integers, got dtype {labels.dtype}.")
+            labels = labels.astype("int64").reshape(-1)
+        return _array(archive, key, path), labels
 
 
 def _images(x, source):
     """float32 in [0, 1], with a channel axis for (N, H, W) images."""
     if x.ndim < 2 or x.shape[0] == 0:
         raise DataLoadError(f"{source}: need an array of examples (N, ...), got shape {x.shape}.")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) or x.dtype == bool):
+        raise DataLoadError(f"{source}: images must be numbers, got dtype {x.dtype}; convert them first "
+                            f"(e.g. np.asarray(x, 'float32')).")
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim > 4:

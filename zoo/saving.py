@@ -31,14 +31,23 @@ def check_model_file(path):
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
             names = set(archive.namelist())
+            config = archive.read("config.json") if "config.json" in names and not damaged else None
     except zipfile.BadZipFile:
-        damaged, names = "the archive", set()
+        damaged, names, config = "the archive", set(), None
     except OSError as error:
         raise ModelFileError(f"cannot read {path}: {error.strerror or error}.") from None
     if damaged or "config.json" not in names:
         raise ModelFileError(f"{path} is corrupt or truncated ({damaged or 'no config.json'} "
                              f"unreadable), e.g. by an interrupted save or copy: save the model "
                              f"again, or load an earlier copy.")
+    try:
+        json.loads(config)
+    except ValueError:
+        raise ModelFileError(f"{path} opens, but its config.json is not the JSON Keras writes: the file was "
+                             f"damaged or edited; save the model again, or load an earlier copy.") from None
+    if not names & {"model.weights.h5", "model.weights.npz"}:
+        raise ModelFileError(f"{path} opens, but holds no weights (model.weights.h5): it is not a whole "
+                             f"saved model; save it again with model.save(path).")
 
 
 def save_model(model, path, **kwargs):
@@ -60,9 +69,20 @@ def save_model(model, path, **kwargs):
 
 
 def load_model(path, **kwargs):
-    """``keras.saving.load_model`` after ``check_model_file`` (importing ``zoo`` registered its classes)."""
+    """``keras.saving.load_model`` after ``check_model_file`` (importing ``zoo`` registered its classes).
+
+    A file whose archive is whole but whose contents Keras cannot rebuild (weights cut short, a
+    config of another model or version) is a ``ModelFileError`` naming the file, not Keras' own error.
+    """
     check_model_file(path)
-    return keras.saving.load_model(path, **kwargs)
+    try:
+        return keras.saving.load_model(path, **kwargs)
+    except Exception as error:  # noqa: BLE001 - any failure to rebuild is the file's
+        reason = str(error).strip().splitlines()
+        reason = f"{type(error).__name__}: {reason[0][:160]}" if reason else type(error).__name__
+        raise ModelFileError(f"{path} is a .keras archive whose contents do not load ({reason}): it is damaged, "
+                             f"or saved by another version of Keras or of the zoo; save the model again, or "
+                             f"load it where it was saved.") from error
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -87,11 +107,15 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         try:
             super().on_train_begin(logs)
-        except ValueError as error:
-            if "could not be loaded" not in str(error) and "shape" not in str(error):
-                raise
+        except (OSError, ValueError) as error:
+            text = str(error)
+            if isinstance(error, ValueError) and ("could not be loaded" in text or "shape" in text):
+                raise ModelFileError(
+                    f"the checkpoint in {self.backup_dir} does not fit this model (it was saved by "
+                    f"a different configuration): resume with the run's own config, or delete "
+                    f"{self.backup_dir} to start the run over.") from error
+            # Both checkpoints unreadable (Keras falls back from the newer to the older itself).
+            first = text.strip().splitlines()
             raise ModelFileError(
-                f"the checkpoint in {self.backup_dir} does not fit this model (it was saved by "
-                f"a different configuration): resume with the run's own config, or delete "
-                f"{self.backup_dir} to start the run over."
-            ) from error
+                f"the checkpoints in {self.backup_dir} are damaged ({first[0][:160] if first else type(error).__name__}): "
+                f"delete {self.backup_dir} to start the run over.") from error

@@ -145,3 +145,15 @@ def test_the_objective_plots_alpha_labels_do_not_overlap(alphas):
                     if label.get_visible() and label.get_text()), key=lambda box: box.x0)
     assert len(boxes) >= 2
     assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]
+
+
+def test_a_damaged_search_state_names_the_file_and_the_way_out(tmp_path):
+    import tuning
+
+    tuning.search(data="digits", max_trials=1, epochs=1, out=str(tmp_path), max_examples=60, verbose=0,
+                  likelihoods=["gaussian"], latent_dims=[2], hidden_units=[8], hidden_layers=(1, 1))
+    oracle = tmp_path / "project" / "oracle.json"
+    oracle.write_text(oracle.read_text()[:40])
+    with pytest.raises(ValueError, match=r"oracle.json is damaged .*--overwrite"):
+        tuning.search(data="digits", max_trials=2, epochs=1, out=str(tmp_path), max_examples=60, verbose=0,
+                      likelihoods=["gaussian"], latent_dims=[2], hidden_units=[8], hidden_layers=(1, 1))

@@ -142,3 +142,44 @@ def test_dynamically_binarized_keeps_grey_training_data_and_binarizes_the_rest()
     assert set(np.unique(scored)) == {0.0, 1.0}
     np.testing.assert_array_equal(data.evaluation_x("train"), scored)  # the same binarization every call
     assert data.evaluation_x("test") is data.x_test
+
+
+def rewrite_member(path, member, data):
+    """The zip at ``path`` with ``member``'s bytes replaced: an archive that opens, with bad contents."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members[member] = data
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda p: p.write_bytes(open(_good_npz(p), "rb").read()[:300]), "could not read .* as .npz .*cut short"),
+    (lambda p: p.write_text("pixel,value\n1,2\n"), "could not read .* as .npz"),
+    (lambda p: np.save(open(p, "wb"), np.zeros((30, 4), "float32")), "a single array \\(a .npy file\\)"),
+    (lambda p: np.savez(p, x=np.array([{"a": 1}] * 30, dtype=object)), "holds Python objects"),
+    (lambda p: np.savez(p, x=np.array([["a", "b"]] * 30)), "images must be numbers, got dtype <U1"),
+    (lambda p: (np.savez(p, x=np.zeros((30, 4), "float32")), rewrite_member(p, "x.npy", b"not an array")),
+     "the array 'x' is damaged"),
+])
+def test_bad_data_files_end_in_one_line_naming_the_file(make, match, tmp_path):
+    path = tmp_path / "data.npz"
+    make(path)
+    with pytest.raises(datasets.DataLoadError, match=match) as raised:
+        datasets.load(str(path))
+    assert "data.npz" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def _good_npz(path):
+    good = path.with_name("good.npz")
+    np.savez(good, x=np.random.default_rng(0).uniform(size=(50, 16)).astype("float32"))
+    return good
+
+
+def test_non_integer_labels_are_named(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((30, 4), "float32"), y=np.array(["cat"] * 30))
+    with pytest.raises(datasets.DataLoadError, match="labels 'y' must be integers"):
+        datasets.load(str(tmp_path / "d.npz"), label_key="y")

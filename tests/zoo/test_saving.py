@@ -183,3 +183,41 @@ def test_jit_compile_defaults_per_backend_and_reloads_as_the_default(tmp_path):
     explicit = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
     explicit.compile(optimizer="adam", jit_compile=False)
     assert not explicit.jit_compile and explicit.get_compile_config()["jit_compile"] is False
+
+
+def rewritten(source, target, member, data):
+    """A copy of the .keras archive ``source`` with ``member`` replaced (None: left out)."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    if data is None:
+        members.pop(member)
+    else:
+        members[member] = data(members[member]) if callable(data) else data
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return target
+
+
+@pytest.mark.parametrize("member,data,match", [
+    ("config.json", b'{"class_name": "MLPVAE", "con', "config.json is not the JSON Keras writes"),
+    ("model.weights.h5", None, "holds no weights"),
+    ("model.weights.h5", lambda weights: weights[: len(weights) // 3], "contents do not load"),
+    ("config.json", lambda config: config.replace(b"MLPVAE", b"NoSuchModel"), "contents do not load"),
+])
+def test_an_archive_that_opens_but_holds_bad_contents_is_named(saved, member, data, match, tmp_path):
+    path = rewritten(saved[0], tmp_path / "bad.keras", member, data)
+    with pytest.raises(ModelFileError, match=match) as raised:
+        zoo.load_model(path)
+    assert "bad.keras" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_both_checkpoints_damaged_is_one_error_saying_what_to_do(tmp_path):
+    backup = tmp_path / "backup"
+    mlp().fit(digits(32), epochs=2, verbose=0, callbacks=[zoo.BackupAndRestore(backup, delete_checkpoint=False)])
+    for weights in backup.glob("*.weights.h5*"):
+        weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match=r"checkpoints in .*backup are damaged .*delete .*backup"):
+        mlp().fit(digits(32), epochs=3, verbose=0, callbacks=[zoo.BackupAndRestore(backup)])
