@@ -95,10 +95,13 @@ def build_parser():
     fit.add_argument("--resume", action="store_true", help="continue the run in --out after a kill")
     fit.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to --out/tensorboard")
     fit.add_argument("--data-parallel", action="store_true",
-                     help="split each batch over all local devices (keras.distribution, JAX backend)")
+                     help="split each batch over all local devices: keras.distribution (JAX) or "
+                          "tf.distribute.MirroredStrategy (TensorFlow); any data and batch size")
     fit.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
-                     help="compile the training step: auto = XLA on TensorFlow and JAX, eager on PyTorch; "
-                          "true on PyTorch: the step as one torch.compile'd graph (~15 s to compile, then ~2-2.8x faster)")
+                     help="compile the training step: auto = XLA on TensorFlow and JAX, on PyTorch the step "
+                          "traced into one graph after a few eager steps; true on PyTorch: that graph through "
+                          "torch.compile (~15 s to compile, a C++ compiler); "
+                          "false: no XLA on TensorFlow, eager on JAX and PyTorch")
     fit.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output")
     return parser
 

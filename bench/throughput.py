@@ -48,6 +48,32 @@ def load_mnist(data_dir):
     return x, valid
 
 
+def training_flops_per_example():
+    """Matrix-multiply FLOPs of one training step per example: the forward pass's six dense maps
+    (encoder 784-200-200-2·50, decoder 50-200-200-784), and twice that backward (gradients of
+    the weights and of the inputs), less the input gradient of the first layer, which no one
+    needs. Elementwise work (tanh, softplus, Adam) is not counted: this is the matmul bound."""
+    maps = [(784, 200), (200, 200), (200, 100), (50, 200), (200, 200), (200, 784)]
+    forward = sum(2 * a * b for a, b in maps)
+    return 3 * forward - 2 * 784 * 200
+
+
+def matmul_limit():
+    """The machine's float32 matmul rate under JAX (GFLOP/s): a 2048³ product, best of 5."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((2048, 2048), "float32")
+    product = jax.jit(lambda a: a @ a)
+    product(a).block_until_ready()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        product(a).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * 2048**3 / best / 1e9
+
+
 def clocks():
     """(wall, process CPU) seconds. CPU time is reported beside wall time because this VM's
     wall-clock throughput varies by up to 2× between identical runs (other tenants)."""
@@ -61,7 +87,24 @@ def since(start):
 def bench_pairs(x, batch_size, epochs, hand_written, compile_options=None):
     """Fit epochs and hand-written epochs, interleaved: [(fit (wall, cpu), hand (wall, cpu))].
 
-    ``hand_written(x, batch_size)`` returns (run_one_epoch, examples_per_epoch)."""
+    ``hand_written(x, batch_size)`` returns (run_one_epoch, examples_per_epoch); a dict of
+    them ({name: loop}) runs one epoch of each after every fit epoch, and each pair then holds
+    {name: (wall, cpu)} (see ``bench_loops``)."""
+    if isinstance(hand_written, dict):
+        loops = {name: loop(x, batch_size) for name, loop in hand_written.items()}
+        hand_examples = {name: examples for name, (_, examples) in loops.items()}
+
+        def all_loops(x, batch_size):
+            def epoch():
+                times = {}
+                for name, (run, _) in loops.items():
+                    start = clocks()
+                    run()
+                    times[name] = since(start)
+                return times
+            return epoch, hand_examples
+        pairs, fit_examples, _, model = bench_pairs(x, batch_size, epochs, all_loops, compile_options)
+        return pairs, fit_examples, hand_examples, model
     import keras
 
     import zoo
@@ -79,8 +122,8 @@ def bench_pairs(x, batch_size, epochs, hand_written, compile_options=None):
         def on_epoch_end(self, epoch, logs=None):
             fit = since(self.start)
             start = clocks()
-            hand_epoch()
-            pairs.append((fit, since(start)))
+            times = hand_epoch()
+            pairs.append((fit, since(start) if times is None else times))
 
     # First in the list, so a fit epoch's time ends before any other callback's epoch end.
     model.fit(x, batch_size=batch_size, epochs=1 + epochs, verbose=0, callbacks=[Interleave()])
@@ -114,7 +157,9 @@ def init_params(rng):
     return params
 
 
-def loop_jax(x, batch_size):
+def _jax_step():
+    """One training step of the hand-written JAX loops: the negative ELBO, its gradient and a
+    hand-written Adam, (params, m, v, t, batch, key) -> (params, m, v, t, loss)."""
     import jax
     import jax.numpy as jnp
 
@@ -131,7 +176,6 @@ def loop_jax(x, batch_size):
         kl = 0.5 * jnp.sum(mean**2 + jnp.exp(log_var) - 1 - log_var, axis=-1)
         return jnp.mean(kl - log_px)
 
-    @jax.jit
     def step(params, m, v, t, batch, key):
         loss, grads = jax.value_and_grad(negative_elbo)(params, batch, key)
         t = t + 1
@@ -141,6 +185,15 @@ def loop_jax(x, batch_size):
         params = [p - lr * a / (jnp.sqrt(b) + 1e-7) for p, a, b in zip(params, m, v)]
         return params, m, v, t, loss
 
+    return step
+
+
+def loop_jax(x, batch_size):
+    """A jitted step per batch, called from Python (the usual JAX loop)."""
+    import jax
+    import jax.numpy as jnp
+
+    step = jax.jit(_jax_step())
     state = [[jnp.asarray(p) for p in init_params(np.random.default_rng(0))]]
     state += [[jnp.zeros_like(p) for p in state[0]], [jnp.zeros_like(p) for p in state[0]], 0.0]
     key = [jax.random.PRNGKey(0)]
@@ -156,6 +209,42 @@ def loop_jax(x, batch_size):
         state[:] = [params, m, v, t]
 
     return epoch, len(x) // batch_size * batch_size
+
+
+def loop_jax_scan(x, batch_size):
+    """The whole epoch as one jitted ``lax.scan`` over its batches (data on the device, shuffled
+    by an index permutation): no Python between steps at all, the fastest way JAX trains."""
+    import jax
+    import jax.numpy as jnp
+
+    step = _jax_step()
+    data = jnp.asarray(x)
+    steps = len(x) // batch_size
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def run_epoch(state, order, key):
+        batches = order[: steps * batch_size].reshape(steps, batch_size)
+
+        def body(carry, indices):
+            (params, m, v, t), key = carry
+            key, sub = jax.random.split(key)
+            params, m, v, t, loss = step(params, m, v, t, data[indices], sub)
+            return ((params, m, v, t), key), loss
+
+        (state, _), losses = jax.lax.scan(body, (state, key), batches)
+        return state, losses[-1]
+
+    params = [jnp.asarray(p) for p in init_params(np.random.default_rng(0))]
+    state = [(params, [jnp.zeros_like(p) for p in params], [jnp.zeros_like(p) for p in params], jnp.float32(0))]
+    keys = [jax.random.PRNGKey(0)]
+    rng = np.random.default_rng(0)
+
+    def epoch():
+        keys[0], sub = jax.random.split(keys[0])
+        state[0], loss = run_epoch(state[0], jnp.asarray(rng.permutation(len(x))), sub)
+        loss.block_until_ready()
+
+    return epoch, steps * batch_size
 
 
 def loop_tensorflow(x, batch_size):
@@ -237,7 +326,10 @@ def loop_torch(x, batch_size, compiled=False):
     return epoch, len(data) // batch_size * batch_size
 
 
-LOOPS = {"jax": loop_jax, "tensorflow": loop_tensorflow, "torch": loop_torch}
+#: The hand-written loops per backend; the first is the one the ratio is to. JAX: the whole
+#: epoch as one lax.scan (no Python between steps), and the usual jitted step per batch.
+LOOPS = {"jax": {"scan": loop_jax_scan, "step": loop_jax}, "tensorflow": {"tf.function": loop_tensorflow},
+         "torch": {"eager": loop_torch}}
 
 
 def compile_options(args):
@@ -264,16 +356,30 @@ def run_backend(args):
     for batch_size in args.batch_sizes:
         hand_written = LOOPS[backend]
         if backend == "torch" and options.get("jit_compile"):
-            hand_written = functools.partial(loop_torch, compiled=True)
+            hand_written = {"torch.compile": functools.partial(loop_torch, compiled=True)}
         pairs, fit_examples, hand_examples, model = bench_pairs(x, batch_size, args.epochs, hand_written,
                                                                  options)
-        numbers = {**summarize(pairs, fit_examples, hand_examples),
+        loops = {name: summarize([(fit, hand[name]) for fit, hand in pairs], fit_examples, hand_examples[name])
+                 for name in hand_written}
+        first = next(iter(hand_written))
+        numbers = {**loops[first], "loop": first, "loops": loops,
                    "steps_per_execution": model.steps_per_execution}
         result["batches"][batch_size] = numbers
-        print(f"{backend} batch {batch_size} (steps_per_execution {model.steps_per_execution}): "
-              f"fit {numbers['fit_examples_per_s']:,}/s, hand-written "
-              f"{numbers['loop_examples_per_s']:,}/s, median ratio {numbers['ratio']:.2f} of "
-              f"{numbers['ratios']} (per CPU second: {numbers['cpu_ratio']:.2f})", flush=True)
+        for name, loop in loops.items():
+            print(f"{backend} batch {batch_size} (steps_per_execution {model.steps_per_execution}): "
+                  f"fit {loop['fit_examples_per_s']:,}/s, hand-written ({name}) "
+                  f"{loop['loop_examples_per_s']:,}/s, median ratio {loop['ratio']:.2f} of "
+                  f"{loop['ratios']} (per CPU second: {loop['cpu_ratio']:.2f})", flush=True)
+    if backend == "jax":
+        limit = matmul_limit()
+        bound = limit * 1e9 / training_flops_per_example()
+        result["matmul_limit"] = {"gflops": round(limit), "examples_per_s_at_limit": round(bound)}
+        for batch_size, numbers in result["batches"].items():
+            numbers["fraction_of_matmul_limit"] = round(numbers["fit_examples_per_s"] / bound, 3)
+        print(f"jax: matmul limit {limit:.0f} GFLOP/s, so at most {bound:,.0f} examples/s for this model "
+              f"({training_flops_per_example() / 1e6:.2f} MFLOP per example); fit reaches "
+              + ", ".join(f"{n['fraction_of_matmul_limit']:.2f} at batch {b}" for b, n in result["batches"].items()),
+              flush=True)
     if args.is_images:
         images = valid[: args.is_images]
         zoo.log_likelihood(model, images[:100], num_samples=args.is_samples)  # compile
@@ -317,14 +423,15 @@ def main():
         if code:
             return code
         rows.append(json.loads((pathlib.Path(args.results_dir) / f"throughput-{backend}.json").read_text()))
-    print("\n| backend | batch | steps per execution | fit (examples/s) | hand-written (examples/s) "
+    print("\n| backend | batch | steps per execution | fit (examples/s) | hand-written loop | its examples/s "
           "| fit / hand-written, median (range) | same, per CPU second |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
-        for batch, r in row["batches"].items():
-            spread = f"{min(r['ratios']):.2f}–{max(r['ratios']):.2f}"
-            print(f"| {row['backend']} | {batch} | {r['steps_per_execution']} | {r['fit_examples_per_s']:,} "
-                  f"| {r['loop_examples_per_s']:,} | {r['ratio']:.2f} ({spread}) | {r['cpu_ratio']:.2f} |")
+        for batch, numbers in row["batches"].items():
+            for name, r in numbers["loops"].items():
+                spread = f"{min(r['ratios']):.2f}–{max(r['ratios']):.2f}"
+                print(f"| {row['backend']} | {batch} | {numbers['steps_per_execution']} | {r['fit_examples_per_s']:,} "
+                      f"| {name} | {r['loop_examples_per_s']:,} | {r['ratio']:.2f} ({spread}) | {r['cpu_ratio']:.2f} |")
     return 0
 
 

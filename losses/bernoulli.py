@@ -7,7 +7,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from losses.base import DataError, Likelihood, random_uniform, sum_over_event_dims
+from losses.base import DataError, Likelihood, random_uniform, softplus, sum_over_event_dims
 
 
 def bernoulli_log_prob(x, logits):
@@ -15,7 +15,7 @@ def bernoulli_log_prob(x, logits):
 
     Exact and finite in float32 for |l| ≤ 100 (softplus is evaluated stably).
     """
-    return x * logits - ops.softplus(logits)
+    return x * logits - softplus(logits)
 
 
 def bernoulli_sample(probs, seed=None):
@@ -52,7 +52,7 @@ class Bernoulli(Likelihood):
         # 784-pixel image with logits up to ~±60 (tests/losses/test_bernoulli.py).
         logits = params["logits"]
         return (sum_over_event_dims(x * logits, event_ndim)
-                - sum_over_event_dims(ops.softplus(logits), event_ndim))
+                - sum_over_event_dims(softplus(logits), event_ndim))
 
     def mean(self, params):
         return ops.sigmoid(self.split_output_params(params)["logits"])

@@ -14,7 +14,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from losses.base import DataError, check_integer, check_unit_interval
+from losses.base import DataError, check_integer, check_unit_interval, log_sigmoid
 from losses.location_scale import LocationScale
 from losses.logistic import standard_logistic_sample
 
@@ -31,8 +31,8 @@ def discretized_logistic_log_prob(x, loc, log_scale, levels):
     inv_scale = ops.exp(-log_scale)
     upper = ((k + 0.5) / last - loc) * inv_scale
     lower = ((k - 0.5) / last - loc) * inv_scale
-    log_cdf_upper = ops.log_sigmoid(upper)
-    log_sf_lower = ops.log_sigmoid(-lower)
+    log_cdf_upper = log_sigmoid(upper)
+    log_sf_lower = log_sigmoid(-lower)
     # lower − upper = −1/((L−1)·s) < 0, so −expm1 is in (0, 1): finite for every s.
     log_middle = log_cdf_upper + log_sf_lower + ops.log(-ops.expm1(lower - upper))
     return ops.where(k < 0.5, log_cdf_upper, ops.where(k > last - 0.5, log_sf_lower, log_middle))

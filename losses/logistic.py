@@ -6,13 +6,14 @@ log p = −|z| − 2·softplus(−|z|) − log s per dimension (the symmetric fo
 import keras
 from keras import ops
 
+from losses.base import softplus
 from losses.location_scale import LocationScale
 
 
 def logistic_log_prob(x, loc, log_scale):
     """log Logistic(x; μ, s) = −|z| − 2·softplus(−|z|) − log s, z = (x − μ)/s; elementwise."""
     z = ops.abs(x - loc) * ops.exp(-log_scale)
-    return -z - 2.0 * ops.softplus(-z) - log_scale
+    return -z - 2.0 * softplus(-z) - log_scale
 
 
 def standard_logistic_sample(shape, seed, dtype):

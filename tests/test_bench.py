@@ -206,3 +206,17 @@ def test_likelihood_rejects_bad_arguments(arguments, message):
     likelihood = load_likelihood_script()
     with pytest.raises(SystemExit, match=message):
         likelihood.main(arguments)
+
+
+@needs_binarized_mnist
+@pytest.mark.skipif(BACKEND != "jax", reason="the data-parallel benchmark's smoke run goes on one backend (JAX)")
+def test_data_parallel_smoke(tmp_path):
+    # Odd sizes on 1 and 2 devices: both runs train and score, and score alike.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "data_parallel.py"), "--devices", "1,2", "--examples", "301",
+         "--batch-size", "31", "--epochs", "1", "--test-examples", "51", "--k", "3", "--results-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((tmp_path / "data-parallel-jax.json").read_text())["rows"]
+    assert [row["devices"] for row in rows] == [1, 2] and all(row["examples_per_s"] > 0 for row in rows)
+    np.testing.assert_allclose(rows[1]["elbo_bits_per_dim"], rows[0]["elbo_bits_per_dim"], rtol=1e-4)

@@ -101,6 +101,26 @@ def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
     assert abs(np.mean(elbos) - metrics["test_elbo"]) < 0.03 * abs(metrics["test_elbo"]) + 1.0
 
 
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution on two virtual devices: the JAX pass")
+def test_data_parallel_on_sizes_no_device_count_divides(tmp_path):
+    # 1,437 training images in batches of 63 and 359 test images on 2 devices: the evaluation
+    # crashed with JAX's "partitioned 2 times, but the dimension size is 359".
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data-parallel", "--batch-size", "63",
+                             "--epochs", "2", "--eval-samples", "10", "--verbose", "0", "--latent-dim", "4",
+                             "--hidden", "32", "--out", str(out)], env=env, capture_output=True, text=True,
+                            timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data parallel over 2 devices" in result.stdout
+    assert np.isfinite(json.loads((out / "metrics.json").read_text())["test_log_likelihood"])
+    too_small = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data-parallel", "--batch-size", "1",
+                                "--out", str(tmp_path / "small")], env=env, capture_output=True, text=True,
+                               timeout=600, cwd=ROOT)
+    assert too_small.returncode == 2 and "--batch-size 1 is smaller than the 2 devices" in too_small.stderr
+
+
 def test_jit_compile_option_reaches_the_saved_model(tmp_path):
     out = tmp_path / "run"
     result = train(*QUICK, "--epochs", "1", "--jit-compile", "false", "--out", str(out))

@@ -15,6 +15,7 @@ from keras import ops
 
 import losses
 from losses.base import check_integer
+from zoo.training.distribution import device_count, pad_batches
 
 
 class _Function(keras.Model):
@@ -58,30 +59,15 @@ def _predict(model, fn, inputs, batch_size, **fn_kwargs):
     if key not in functions:
         functions[key] = _Function(model, functools.partial(fn, **fn_kwargs))
     num_examples = _num_examples(inputs)
-    batch_size = max(1, min(batch_size, num_examples))
-    padded = _pad_to_batches(inputs, batch_size)
-    return np.asarray(functions[key].predict(padded, batch_size=batch_size, verbose=0))[:num_examples]
+    # Copies of the last example pad the data to whole batches, so every predict step sees one
+    # shape (a short last batch cost a second trace on TensorFlow, a second XLA compile on JAX),
+    # and each batch splits evenly over the devices of a keras.distribution.
+    padded, batch_size, real = pad_batches(inputs, max(1, min(batch_size, num_examples)), device_count())
+    return np.asarray(functions[key].predict(padded, batch_size=batch_size, verbose=0))[real]
 
 
 def _num_examples(inputs):
     return len(inputs[0] if isinstance(inputs, (tuple, list)) else inputs)
-
-
-def _pad_to_batches(inputs, batch_size):
-    """``inputs`` with copies of the last example appended up to a multiple of ``batch_size``.
-
-    Every predict step then sees one shape: a short last batch costs a second trace on
-    TensorFlow (and, with several quantities, its "frequent retracing" warning) and a second
-    XLA compile on JAX. Copies of a real example keep the padding inside the data's support.
-    """
-    extra = -_num_examples(inputs) % batch_size
-    if not extra:
-        return inputs
-    def pad(a):
-        a = np.asarray(a)
-        return np.pad(a, [(0, extra)] + [(0, 0)] * (a.ndim - 1), mode="edge")
-
-    return keras.tree.map_structure(pad, inputs)
 
 
 #: Decoded values (samples × data dims) per step of ``log_likelihood`` by default: ~6 MB of

@@ -39,12 +39,24 @@ def tile_samples(tensor, k):
     return ops.tile(tensor, (k,) + (1,) * (len(tensor.shape) - 1))
 
 
-def sample_diagonal_gaussian(mean, log_var, k, seed, with_log_q=True):
+def example_major_normal(shape, samples, seed, dtype=None):
+    """Standard normal draws for rows (samples·batch, n) stacked sample-major, drawn as
+    (batch, samples, n): each example's draws are then the same whatever the batch's size, so
+    a batch padded for data parallelism gives its real examples what the unpadded one would."""
+    if samples == 1:
+        return random_normal(shape, seed=seed, dtype=dtype)
+    width = shape[-1]
+    eps = random_normal((shape[0] // samples, samples, width), seed=seed, dtype=dtype)
+    return ops.reshape(ops.transpose(eps, (1, 0, 2)), (-1, width))
+
+
+def sample_diagonal_gaussian(mean, log_var, k, seed, with_log_q=True, copies=1):
     """k draws z = μ + σ·ε per example, sample-major (k·batch, n), with log N(z; μ, σ²)
     = −½·Σ(ε² + log σ² + log 2π), (k·batch,) (None unless ``with_log_q``: eager PyTorch runs
-    every op it is given); also the tiled mean and log-variance."""
+    every op it is given); also the tiled mean and log-variance. ``copies``: the rows already
+    hold that many sample-major copies of each example (a lower layer, drawn once per sample)."""
     mean, log_var = tile_samples(mean, k), tile_samples(log_var, k)
-    eps = random_normal(ops.shape(mean), seed=seed, dtype=mean.dtype)
+    eps = example_major_normal(ops.shape(mean), k * copies, seed, mean.dtype)
     z = mean + ops.exp(0.5 * log_var) * eps
     log_q = -0.5 * ops.sum(ops.square(eps) + log_var + LOG_2PI, axis=-1) if with_log_q else None
     return z, log_q, mean, log_var

@@ -46,7 +46,9 @@ from losses.base import check_integer, check_non_negative, random_uniform
 from zoo import posteriors, priors
 from zoo.heads import LikelihoodHead
 from zoo.training.callbacks import ProgressBar, StopOnNaN
-from zoo.training.multistep import scanned
+from zoo.training.distribution import (PaddedBatches, check_batch_size, device_count, pad_batches,
+                                       sum_over_replicas)
+from zoo.training.multistep import scanned, steps_per_execution_for
 from zoo.training.torch_graph import compiled_test_function, compiled_train_function
 
 KL_ESTIMATORS = ("auto", "analytic", "monte_carlo")
@@ -60,7 +62,9 @@ DEFAULT_STEPS_PER_EXECUTION = {"tensorflow": 10, "jax": 10}
 #: ``compile``'s default ``jit_compile`` by backend (others: Keras' "auto", XLA on JAX, eager
 #: on PyTorch). Keras' "auto" leaves XLA off on a TensorFlow CPU; on the VAE step XLA measured
 #: 1.85 against 2.7 ms at batch 128 and 0.77 against 1.3 at batch 20 (bench/README.md).
-#: Not torch.compile by default: ~15 s to compile each model on a CPU (and a C++ compiler).
+#: On PyTorch "auto" traces the step into one graph of aten ops after a few eager steps and runs
+#: it without torch.compile (``zoo/training/torch_graph.py``): hand-written eager speed, no C++
+#: compiler, no ~15 s compile; jit_compile=True adds torch.compile.
 DEFAULT_JIT_COMPILE = {"tensorflow": True}
 #: ``jit_compile`` values by their command-line spelling (train.py, bench/likelihood.py).
 JIT_COMPILE_OPTIONS = {"auto": "auto", "true": True, "false": False}
@@ -79,11 +83,16 @@ class ObjectiveMeans(keras.metrics.Metric):
         self.totals = self.add_variable(shape=(len(self.names),), initializer="zeros", name="totals")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
-    def update_state(self, values):
-        """``values``: (number of names, batch)."""
+    def update_state(self, values, weights=None):
+        """``values``: (number of names, batch); ``weights``: (batch,) per example, or None."""
         values = ops.cast(values, self.dtype)
-        self.totals.assign_add(ops.sum(values, axis=1))
-        self.count.assign_add(ops.cast(ops.shape(values)[1], self.dtype))
+        if weights is None:
+            self.totals.assign_add(ops.sum(values, axis=1))
+            self.count.assign_add(ops.cast(ops.shape(values)[1], self.dtype))
+            return
+        weights = ops.cast(weights, self.dtype)
+        self.totals.assign_add(ops.sum(values * weights, axis=1))
+        self.count.assign_add(ops.sum(weights))
 
     def result(self):
         means = self.totals / ops.maximum(self.count, 1.0)
@@ -91,6 +100,12 @@ class ObjectiveMeans(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "names": list(self.names)}
+
+
+def _arrays(x):
+    """Whether ``x`` is a numpy array or a tuple/list of them (what PaddedBatches can batch)."""
+    leaves = keras.tree.flatten(x) if isinstance(x, (tuple, list)) else [x]
+    return bool(leaves) and all(isinstance(leaf, np.ndarray) for leaf in leaves)
 
 
 def with_progress_bar(callbacks, verbose):
@@ -212,8 +227,9 @@ class VAE(keras.Model):
         # Counts training steps for the KL warm-up; saved with the model, so a resumed run
         # continues the ramp.
         self.training_steps = self.add_weight(shape=(), initializer="zeros", trainable=False,
-                                              dtype="float32", name="training_steps")
-        self.objective_means = ObjectiveMeans(("elbo", "reconstruction", "kl", "bits_per_dim"))
+                                              dtype="float32", name="training_steps",
+                                              aggregation="only_first_replica")  # one count per step
+        self.objective_means = ObjectiveMeans(("loss", "elbo", "reconstruction", "kl", "bits_per_dim"))
         self.build((None,) + self.data_shape)
 
     #: The prior and posterior names this architecture can take (a subclass narrows them).
@@ -359,7 +375,9 @@ class VAE(keras.Model):
             return x, 0.0
         levels = self.data_levels
         shape = ops.shape(x)
-        noise = random_uniform((k,) + tuple(shape), seed=self.seed_generator, dtype=x.dtype)
+        # Drawn example-major, as the posterior's (zoo.posteriors.example_major_normal).
+        noise = random_uniform((shape[0], k) + tuple(shape[1:]), seed=self.seed_generator, dtype=x.dtype)
+        noise = ops.moveaxis(noise, 1, 0) if k > 1 else ops.reshape(noise, (1,) + tuple(shape))
         y = (ops.round(x * (levels - 1)) + noise) / levels
         return ops.reshape(y, (-1,) + tuple(shape[1:])), losses.dequantization_nats(self.num_dims, levels)
 
@@ -478,16 +496,23 @@ class VAE(keras.Model):
         return self._bound_terms(log_px, log_ratio, weighted, loss=loss)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if sample_weight is not None:
-            raise ValueError(f"{type(self).__name__} does not take sample weights.")
+        """The batch's mean of the per-example loss, weighted by ``sample_weight`` (batch,) if
+        given: the mask of a batch padded for data parallelism (zoo.training.distribution)."""
         terms = y_pred if isinstance(y_pred, dict) else self.objective(*self._split_inputs(x, y))
         if training and self.kl_warmup_steps:
             self.training_steps.assign_add(1.0)
+        weights = None if sample_weight is None else ops.reshape(ops.cast(sample_weight, terms["loss"].dtype), (-1,))
+        # `loss` is tracked here too, per example: Keras' own tracker weighs a batch by its size,
+        # padding included; ours, reported under the same name, overrides it.
         self.objective_means.update_state(ops.stack([
-            terms["elbo"], terms["reconstruction"], terms["kl"],
+            terms["loss"], terms["elbo"], terms["reconstruction"], terms["kl"],
             losses.bits_per_dim(-terms["elbo"], self.num_dims),
-        ]))
-        return ops.mean(terms["loss"])
+        ]), weights)
+        if weights is None:
+            return ops.mean(terms["loss"])
+        # Over a tf.distribute strategy each replica holds part of the batch and their gradients
+        # are summed: each divides by the whole batch's weight.
+        return ops.sum(weights * terms["loss"]) / ops.maximum(sum_over_replicas(ops.sum(weights)), 1e-12)
 
     def _split_inputs(self, x, y=None):
         """(data, condition) from what Keras passes; the conditional model overrides it."""
@@ -540,21 +565,29 @@ class VAE(keras.Model):
 
     def compile(self, *args, steps_per_execution=None, jit_compile="auto", **kwargs):
         """Keras' ``compile``; ``steps_per_execution`` defaults to
-        ``DEFAULT_STEPS_PER_EXECUTION`` (10 on TensorFlow and JAX, 1 on PyTorch). With N > 1
+        ``DEFAULT_STEPS_PER_EXECUTION`` (10 on TensorFlow and JAX, 1 on PyTorch), and on JAX
+        ``fit`` on arrays then chooses it from the data: ~1/20 of an epoch per compiled call,
+        at least 10 (``zoo.training.multistep.steps_per_execution_for``). With N > 1
         Keras calls batch-level callbacks every N steps, with the logs of the last one: pass
         ``steps_per_execution=1`` for a callback that must see every step. ``jit_compile``
         "auto" is ``DEFAULT_JIT_COMPILE`` (XLA on TensorFlow, too) unless ``run_eagerly``.
         Both are saved as "the default", so a file loads with the loading backend's. On PyTorch
-        "auto" stays eager; ``jit_compile=True`` there compiles each step as one graph
-        (``zoo/torch_graph.py``): ~15 s to compile on a CPU, then ~2-2.8x faster, with the
-        training noise from torch's default generator (``losses.base.random_normal``)."""
+        "auto" runs Keras' eager step for the first ``TRACE_AFTER_STEPS`` steps, then the step
+        traced into one graph of aten ops (``zoo/training/torch_graph.py``), as fast as a
+        hand-written eager loop; ``jit_compile=True`` compiles that graph with torch.compile
+        (~15 s on a CPU, a C++ compiler); ``jit_compile=False`` keeps Keras' eager step. The
+        traced steps draw their training noise from torch's default generator
+        (``losses.base.random_normal``; ``keras.utils.set_random_seed`` seeds it)."""
         backend = keras.backend.backend()
+        # Under a tf.distribute MirroredStrategy Keras' multi-step loop and XLA both fail (a
+        # placeholder with no value; XLA's "variable on a different device"): one plain step.
+        mirrored = device_count() > 1 and backend == "tensorflow"
         self._default_steps_per_execution = steps_per_execution is None
         if steps_per_execution is None:
-            steps_per_execution = DEFAULT_STEPS_PER_EXECUTION.get(backend, 1)
+            steps_per_execution = 1 if mirrored else DEFAULT_STEPS_PER_EXECUTION.get(backend, 1)
         self._default_jit_compile = jit_compile == "auto"
         if jit_compile == "auto" and not kwargs.get("run_eagerly"):
-            jit_compile = DEFAULT_JIT_COMPILE.get(backend, "auto")
+            jit_compile = False if mirrored else DEFAULT_JIT_COMPILE.get(backend, "auto")
         super().compile(*args, steps_per_execution=steps_per_execution, jit_compile=jit_compile,
                         **kwargs)
         if getattr(self, "optimizer", None) is not None and not self.optimizer.built:
@@ -603,17 +636,60 @@ class VAE(keras.Model):
         callbacks = with_progress_bar(callbacks, kwargs.get("verbose", "auto"))
         if not any(isinstance(c, StopOnNaN) for c in callbacks):
             callbacks.append(StopOnNaN())
+        self._steps_per_execution_from_data(x, kwargs.get("batch_size"))
+        padded = self._padded_batches(x, kwargs.get("batch_size"), kwargs.get("shuffle", True))
+        if padded is not None:
+            kwargs.pop("batch_size", None)
+            kwargs["shuffle"] = False  # PaddedBatches shuffles the examples, its pad stays last
+            x, y = padded, None
+            if isinstance(validation_data, (tuple, list)):
+                batch_size = kwargs.get("validation_batch_size") or padded.batch_size
+                validation_data = self._padded_batches(validation_data[0], batch_size, False) or validation_data
         return super().fit(x, y, *args, validation_data=validation_data, callbacks=callbacks,
                            **kwargs)
 
     def evaluate(self, x=None, y=None, *args, callbacks=None, **kwargs):
         self._checked(x)
         callbacks = with_progress_bar(callbacks, kwargs.get("verbose", "auto"))
+        padded = self._padded_batches(x, kwargs.get("batch_size"), False)
+        if padded is not None:
+            kwargs.pop("batch_size", None)
+            x, y = padded, None
         return super().evaluate(x, y, *args, callbacks=callbacks, **kwargs)
 
     def predict(self, x, *args, callbacks=None, **kwargs):
         callbacks = with_progress_bar(callbacks, kwargs.get("verbose", "auto"))
+        devices = device_count()
+        if devices > 1 and _arrays(x) and not args:
+            # Every predict batch splits evenly over the devices; the padding is cut off again.
+            x, kwargs["batch_size"], real = pad_batches(x, kwargs.get("batch_size") or 32, devices)
+            return keras.tree.map_structure(lambda out: out[real], super().predict(x, callbacks=callbacks, **kwargs))
         return super().predict(x, *args, callbacks=callbacks, **kwargs)
+
+    def _steps_per_execution_from_data(self, x, batch_size):
+        """On JAX at compile()'s default, ``steps_per_execution`` from the size of ``x``
+        (``zoo.training.multistep.steps_per_execution_for``), where the zoo scans the steps."""
+        if not (getattr(self, "_default_steps_per_execution", False) and keras.backend.backend() == "jax"
+                and device_count() == 1 and _arrays(x)):
+            return
+        leaves = keras.tree.flatten(x) if isinstance(x, (tuple, list)) else [x]
+        example_bytes = sum(max(leaf.itemsize, 4) * int(np.prod(leaf.shape[1:])) for leaf in leaves)
+        steps = steps_per_execution_for(len(leaves[0]), batch_size or 32, example_bytes)
+        if steps != self.steps_per_execution:
+            self.steps_per_execution = steps
+            # Keras' step functions and the scan hold the group size: made anew at the next use.
+            self.train_function = self.test_function = self.predict_function = None
+
+    def _padded_batches(self, x, batch_size, shuffle):
+        """Numpy data as ``PaddedBatches`` while batches are split over several devices
+        (zoo.training.distribution); None otherwise. Targets are not the VAE's (a conditional
+        model's labels travel inside x), so only x is batched."""
+        devices = device_count()
+        if devices == 1 or not _arrays(x):
+            return None
+        batch_size = batch_size or 32
+        check_batch_size(batch_size, devices)
+        return PaddedBatches(x, batch_size, devices, shuffle)
 
     # -- serialization ------------------------------------------------------------------------
     def get_config(self):

@@ -159,3 +159,24 @@ def test_random_draws_stay_inside_a_torch_compiled_graph(draw):
         assert abs(first.mean()) < 0.05 and abs(first.std() - 1.0) < 0.05
     else:
         assert first.min() >= 0.0 and first.max() < 1.0 and abs(first.mean() - 0.5) < 0.02
+
+
+def test_softplus_and_log_sigmoid_are_exact_and_finite_everywhere():
+    from losses.base import log_sigmoid, softplus
+
+    x = np.array([-1e4, -100.0, -20.0, -1.0, 0.0, 1e-8, 1.0, 20.0, 100.0, 1e4], "float32")
+    reference = np.logaddexp(0.0, x.astype("float64"))
+    np.testing.assert_allclose(to_numpy(softplus(keras.ops.convert_to_tensor(x))), reference, rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(to_numpy(log_sigmoid(keras.ops.convert_to_tensor(x))), -np.logaddexp(0.0, -x.astype("float64")),
+                               rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the written-out softplus is JAX's only")
+def test_the_written_out_softplus_has_the_sigmoid_as_gradient_at_zero_too():
+    import jax
+
+    from losses.base import log_sigmoid, softplus
+
+    x = jax.numpy.array([-30.0, -1.0, 0.0, 1.0, 30.0])
+    np.testing.assert_allclose(jax.vmap(jax.grad(softplus))(x), jax.nn.sigmoid(x), atol=1e-7)
+    np.testing.assert_allclose(jax.vmap(jax.grad(log_sigmoid))(x), jax.nn.sigmoid(-x), atol=1e-7)

@@ -87,7 +87,7 @@ def run_family_checks(make_model, x, tmp_path, epochs=8):
     """Every check a model family gets (one line per family in its test): ``run_model_checks``
     (build, fit, metrics, .keras round trip), identical deterministic outputs after reloading,
     and on the trained model an importance-sampled log-likelihood above the ELBO that grows
-    with k. Returns the trained model."""
+    with k (within the estimates' noise). Returns the trained model."""
     model, _ = run_model_checks(make_model, x, tmp_path, epochs=epochs)
     path = tmp_path / "family.keras"
     model.save(path)
@@ -101,5 +101,8 @@ def run_family_checks(make_model, x, tmp_path, epochs=8):
     ll = {k: zoo.log_likelihood(model, x, num_samples=k).mean() for k in (1, 20, 400)}
     if model.num_samples == 1 or model.bound != "iwae":  # the logged elbo is the plain ELBO, IS at k = 1
         assert abs(ll[1] - elbo) < 1.0, (ll, elbo)
-    assert elbo < ll[20] < ll[400] < 0, (elbo, ll)
+    # Increasing in k, as far as one estimate can show it: above the (averaged) ELBO at k = 20;
+    # from k = 20 to 400 a well-fit toy model gains ~0.01 nats, about the noise of one k = 20
+    # estimate (0.01-0.02 here), so that step allows 0.05 nats of noise.
+    assert elbo < ll[20] and ll[400] > max(elbo, ll[20] - 0.05) and ll[400] < 0, (elbo, ll)
     return model

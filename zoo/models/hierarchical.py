@@ -110,7 +110,8 @@ class HVAE(MLPVAE):
     def sample_posterior(self, x, k, condition=None, with_log_q=True):
         z2, log_q2, z2_mean, z2_log_var = self.posterior.sample(self.posterior_params(x), k, self.seed_generator)
         x_features = tile_samples(self.encoder_z1_x(x), k)  # x's branch once, not once per sample
-        z1, log_q1, _, _ = sample_diagonal_gaussian(*self.encode_z1(x_features, z2), 1, self.seed_generator)
+        z1, log_q1, _, _ = sample_diagonal_gaussian(*self.encode_z1(x_features, z2), 1, self.seed_generator,
+                                                copies=k)
         return (z1, z2), log_q1 + log_q2, z2_mean, z2_log_var
 
     def log_joint(self, observed, latents, k, condition=None, with_prior=True):

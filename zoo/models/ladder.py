@@ -119,7 +119,7 @@ class LadderVAE(VAE):
             estimate = [tile_samples(t, k) for t in split_gaussian(self.estimates[i](features[i]))]
             mean, log_var = precision_weighted(*estimate, *self.prior_params(i, latents[0]))
             if sample:
-                z, log_q_i, _, _ = sample_diagonal_gaussian(mean, log_var, 1, self.seed_generator)
+                z, log_q_i, _, _ = sample_diagonal_gaussian(mean, log_var, 1, self.seed_generator, copies=k)
                 log_q = log_q + log_q_i
             else:
                 z = mean

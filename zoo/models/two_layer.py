@@ -92,7 +92,7 @@ class TwoLayerVAE(MLPVAE):
     def sample_posterior(self, x, k, condition=None, with_log_q=True):
         h1, log_q1, _, _ = self.posterior.sample(self.posterior_params(x), k, self.seed_generator)
         h2_mean, h2_log_var = split_gaussian(self.posterior2(self.encoder2(h1)))
-        h2, log_q2, _, _ = sample_diagonal_gaussian(h2_mean, h2_log_var, 1, self.seed_generator)
+        h2, log_q2, _, _ = sample_diagonal_gaussian(h2_mean, h2_log_var, 1, self.seed_generator, copies=k)
         return (h1, h2), log_q1 + log_q2, h2_mean, h2_log_var
 
     def log_joint(self, observed, latents, k, condition=None, with_prior=True):

@@ -1,4 +1,4 @@
-"""``jit_compile=True`` that pays off on PyTorch: each training or evaluation step as one graph.
+"""PyTorch steps at hand-written speed: each training or evaluation step as one traced graph.
 
 Keras' PyTorch trainer compiles ``train_step`` / ``test_step`` with ``torch.compile`` as they
 stand: dynamo traces Keras' Python (layer calls, trackers, ``zero_grad``, the optimizer) and
@@ -9,15 +9,24 @@ the step in two. On the MLP VAE that ran at 0.72 of a compiled hand-written loop
 ``stateless_apply``, the metrics), traced once by ``make_fx`` into one graph of aten ops, and
 that graph goes through ``torch.compile``, whose guards then see tensors only.
 
+At ``compile()``'s default (``jit_compile="auto"``) the same traced graph runs as it is, without
+``torch.compile``: it calls the aten ops directly, without Keras' per-op Python (tensor
+conversion, variable wrappers, the optimizer's loops), which is what made Keras' eager step
+half as fast as a hand-written eager loop, and it needs no C++ compiler. Tracing costs about as
+much as a few dozen eager steps, so a run traces only after ``TRACE_AFTER_STEPS`` eager calls of
+the step: short runs (tests, a quick ``evaluate``) never pay for it. ``jit_compile=False`` keeps
+Keras' eager step throughout.
+
 As under ``jax.jit`` and ``tf.function``, Python values the step reads (β, k, the KL warm-up
 length, ...) are fixed when it is traced; ``compile()`` makes new step functions. Random
 draws in the step come from torch's default generator (``losses.base.random_normal``;
 ``keras.utils.set_random_seed`` seeds it). Only the first batch signature (structure, shapes,
 dtypes) is traced: another one (the epoch's last, smaller batch) goes through Keras' eager
 step rather than a second compilation. Nothing changes unless the backend is PyTorch,
-``jit_compile`` is True and there is no ``keras.distribution``; a step that cannot be traced
-(Python that reads a tensor's value, a ``keras.random`` draw inside it) falls back, with a
-warning, to Keras' own compiled function.
+``jit_compile`` is True or "auto", the model is not ``run_eagerly`` and there is no
+``keras.distribution``; a step that cannot be traced (Python that reads a tensor's value, a
+``keras.random`` draw inside it) falls back, with a one-line warning, to Keras' own step
+function (compiled or eager, as ``jit_compile`` asked).
 """
 
 import warnings
@@ -27,9 +36,22 @@ import keras
 from losses.base import torch_graph_draws
 
 
-def _applies(model):
-    return (keras.backend.backend() == "torch" and model.jit_compile is True and not model.run_eagerly
-            and getattr(model, "optimizer", None) is not None and keras.distribution.distribution() is None)
+#: Eager calls of a step before the default ("auto") path traces it. Tracing the MLP VAE's
+#: training step took ~0.3 s, ~25 eager steps at batch 128 (then 5.1 against 12.8 ms a step);
+#: a run that gets past this many calls is long enough to pay for it, and short runs (tests,
+#: a quick evaluate) never trace.
+TRACE_AFTER_STEPS = 50
+
+
+def _mode(model):
+    """"compile" (``jit_compile=True``: the graph through ``torch.compile``), "trace" (the
+    default, "auto": the graph as traced) or None (Keras' own step function)."""
+    if (keras.backend.backend() != "torch" or model.run_eagerly
+            or getattr(model, "optimizer", None) is None or keras.distribution.distribution() is not None):
+        return None
+    if model.jit_compile is True:
+        return "compile"
+    return "trace" if getattr(model, "_default_jit_compile", False) else None
 
 
 def _signature(batch):
@@ -115,8 +137,9 @@ def stateless_test_step(model, state, batch):
 
 def compiled_train_function(model, keras_function, compiler=None):
     """``keras_function`` (Keras' PyTorch ``train_function``: ``data -> logs``, ``data`` a
-    one-batch list) replaced by the traced, compiled step where it applies (module docstring).
-    ``compiler``: what compiles the traced graph (default ``torch.compile``)."""
+    one-batch list) replaced by the traced step where it applies (module docstring).
+    ``compiler``: what compiles the traced graph (default: ``torch.compile`` with
+    ``jit_compile=True``, none at the default)."""
     return _compiled(model, keras_function, training=True, compiler=compiler)
 
 
@@ -126,68 +149,113 @@ def compiled_test_function(model, keras_function, compiler=None):
 
 
 def _compiled(model, keras_function, training, compiler):
-    if not _applies(model):
+    mode = _mode(model)
+    if mode is None:
         return keras_function
     import torch
     from torch.fx.experimental.proxy_tensor import make_fx
 
     stateless_step = stateless_train_step if training else stateless_test_step
     eager_step = model.train_step if training else torch.no_grad()(model.test_step)
-    compiler = compiler or torch.compile
-    traced = {}  # signature, compiled graph and variables of the first batch
+    compiler = compiler or (torch.compile if mode == "compile" else _as_traced)
+    # At the default, Keras' eager steps first: a short run never pays for the trace.
+    eager_calls_left = [0 if mode == "compile" else TRACE_AFTER_STEPS]
+    traced = {}  # signature, compiled graph and variables of the first traced batch
 
     def storage(groups):
         # Keras assigns a PyTorch variable in place, so its tensor is read once, not per step
         # (``Variable.value`` costs ~3 µs, ~0.3 ms a step over the VAE's 44 variables). The
         # stored tensor itself: ``value`` could hand back an autocast copy, which writes miss.
-        return [[variable.value if getattr(variable, "_value", None) is None else variable._value
-                 for variable in group] for group in groups]
+        return [variable.value if getattr(variable, "_value", None) is None else variable._value
+                for group in groups for variable in group]
 
     def values():
         tensors = traced["tensors"]
         # (A Keras without ``_value`` re-reads every step: slower, still right.)
         if any(getattr(variable, "_value", None) is not tensor
-               for group, group_tensors in zip(traced["groups"], tensors)
-               for variable, tensor in zip(group, group_tensors)):
+               for variable, tensor in zip(traced["variables"], tensors)):
             tensors = traced["tensors"] = storage(traced["groups"])
-        return [[tensor.detach() for tensor in group] for group in tensors]
+        return tensors
 
-    def write(state):
-        with torch.no_grad():
-            for group, new_values in zip(traced["tensors"], state):
-                for tensor, value in zip(group, new_values):
-                    tensor.copy_(value)
+    def write(new_values):
+        for tensor, value in zip(traced["tensors"], new_values):
+            if value is not tensor:
+                tensor.copy_(value)
 
-    def trace(batch):
+    def trace(batch_leaves, batch_structure):
+        import torch.utils._pytree as pytree
+
+        sizes = [len(group) for group in traced["groups"]]
+        logs_spec = []
+
+        def flat_step(*leaves):
+            # Flat tensors in and out: the graph then runs without pytree bookkeeping per call.
+            state, start = [], 0
+            for size in sizes:
+                state.append(list(leaves[start:start + size]))
+                start += size
+            batch = keras.tree.pack_sequence_as(batch_structure, list(leaves[start:]))
+            logs, new_state = stateless_step(model, state, batch)
+            log_leaves, spec = pytree.tree_flatten(logs)
+            logs_spec.append((spec, len(log_leaves)))
+            return [*log_leaves, *(value for group in new_state for value in group)]
+
         try:
             # make_fx runs the step once: on copies of the variables (Keras' PyTorch optimizers
             # update in place even in stateless_apply), and without moving torch's generator, or
             # a seeded run would start its compiled steps one step's draws later.
-            state = [[tensor.clone() for tensor in group] for group in values()]
+            copies = [tensor.detach().clone() for tensor in values()]
             with torch_graph_draws(), torch.random.fork_rng():
-                graph = make_fx(lambda state, batch: stateless_step(model, state, batch))(state, batch)
+                graph = make_fx(flat_step)(*copies, *batch_leaves)
         except Exception as error:  # noqa: BLE001 - any untraceable step runs as Keras runs it
             message = str(error).splitlines()[0] if str(error) else ""
+            instead = "Keras' torch.compile" if mode == "compile" else "Keras' eager step"
             warnings.warn(f"{model.name}: the {'training' if training else 'evaluation'} step could not "
-                          f"be traced into one graph ({type(error).__name__}: {message}); it runs through "
-                          f"Keras' torch.compile instead (slower).", stacklevel=4)
+                          f"be traced into one graph ({type(error).__name__}: {message}); it runs as "
+                          f"{instead} instead (slower).", stacklevel=4)
             return None
-        return compiler(graph)
+        traced["logs_spec"] = logs_spec[-1]
+        return compiler(_without_detach(graph))
 
     def function(data):
+        if eager_calls_left[0]:
+            eager_calls_left[0] -= 1
+            return keras_function(data)
         batch = data[0]
         signature = _signature(batch)
         if "signature" not in traced:
             traced["signature"] = signature
             traced["groups"] = _variables(model, training)
+            traced["variables"] = [variable for group in traced["groups"] for variable in group]
             traced["tensors"] = storage(traced["groups"])
-            traced["graph"] = trace(batch) if signature is not None else None
+            traced["graph"] = trace(keras.tree.flatten(batch), batch) if signature is not None else None
         if traced["graph"] is None:
             return keras_function(data)
         if signature != traced["signature"]:
             return eager_step(batch)
-        logs, state = traced["graph"](values(), batch)
-        write(state)
-        return logs
+        # No autograd around the graph: its backward pass is in it, as ops.
+        with torch.no_grad():
+            outputs = traced["graph"](*values(), *keras.tree.flatten(batch))
+            spec, num_logs = traced["logs_spec"]
+            write(outputs[num_logs:])
+        return torch.utils._pytree.tree_unflatten(list(outputs[:num_logs]), spec)
 
     return function
+
+
+def _without_detach(graph):
+    """``graph`` without its ``detach`` ops: it runs under ``no_grad``, where they are no-ops
+    that still cost a dispatch each (41 of the MLP VAE's 293 ops)."""
+    import torch
+
+    for node in list(graph.graph.nodes):
+        if node.op == "call_function" and node.target is torch.ops.aten.detach.default:
+            node.replace_all_uses_with(node.args[0])
+            graph.graph.erase_node(node)
+    graph.recompile()
+    return graph
+
+
+def _as_traced(graph):
+    """The default's "compiler": the traced graph runs as it is, op by op."""
+    return graph

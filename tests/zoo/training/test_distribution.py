@@ -51,10 +51,193 @@ def test_two_devices_follow_the_one_device_trajectory():
     assert abs(h["bits_per_dim"][-1] + h["elbo"][-1] / (64 * 0.6931471805599453)) < 1e-3
 
 
-def test_other_backends_get_a_clear_error():
-    if BACKEND == "jax":
-        pytest.skip("the jax pass tests the mechanism itself")
+ODD_SIZES = textwrap.dedent("""
+    import json, sys
+    import numpy as np, keras
+    import zoo
+    from zoo.training.distribution import data_parallel
+    from tests.zoo.common import digits
+    mode, kind = sys.argv[1], sys.argv[2]
+    devices = data_parallel(keras.distribution.list_devices()[:int(mode)]) if mode != "1" else 1
+    keras.utils.set_random_seed(0)
+    x = digits(97)
+    if kind == "iwae":
+        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), k=3, seed=0)
+    else:  # 17 grey levels under a continuous likelihood: dequantization noise as well
+        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), likelihood="gaussian",
+                           data_levels=17, seed=0)
+        x = digits(97, binary=False)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    # 37 training images in batches of 10, 23 validation images in batches of 8: no size divides.
+    history = model.fit(x[:37], epochs=2, batch_size=10, shuffle=False, verbose=0,
+                        validation_data=(x[37:60],), validation_batch_size=8).history
+    scores = model.evaluate(x[60:83], batch_size=7, verbose=0, return_dict=True)
+    reconstruction = keras.ops.convert_to_numpy(model.predict(x[83:], batch_size=5, verbose=0))
+    keras.utils.set_random_seed(1)
+    log_px = zoo.log_likelihood(model, x[83:], num_samples=7, batch_size=5)
+    print(json.dumps({"devices": devices, "history": history, "scores": scores,
+                      "reconstruction": reconstruction.tolist(), "log_px": log_px.tolist()}))
+""")
+
+
+def run_odd(mode, kind):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
+    result = subprocess.run([sys.executable, "-c", ODD_SIZES, mode, kind], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution's DataParallel is JAX-only; "
+                                             "this runs once, in the jax pass")
+@pytest.mark.parametrize("kind", ["iwae", "dequantized"])
+def test_any_data_and_batch_size_on_two_and_three_devices_matches_one(kind):
+    import numpy as np
+
+    single = run_odd("1", kind)
+    for devices in ("2", "3"):
+        parallel = run_odd(devices, kind)
+        assert parallel["devices"] == int(devices)
+        for name, values in single["history"].items():
+            np.testing.assert_allclose(parallel["history"][name], values, rtol=2e-4, atol=2e-4, err_msg=name)
+        for name, value in single["scores"].items():
+            np.testing.assert_allclose(parallel["scores"][name], value, rtol=2e-4, atol=2e-4, err_msg=name)
+        np.testing.assert_allclose(parallel["reconstruction"], single["reconstruction"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(parallel["log_px"], single["log_px"], rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="needs keras.distribution (JAX)")
+def test_a_batch_smaller_than_the_device_count_is_named():
+    from zoo.training.distribution import check_batch_size
+
+    with pytest.raises(ValueError, match="--batch-size 2 is smaller than the 3 devices"):
+        check_batch_size(2, 3)
+    check_batch_size(3, 3)
+    check_batch_size(7, 3)  # any size from there: batches are padded
+
+
+def test_pytorch_gets_a_clear_error():
+    if BACKEND != "torch":
+        pytest.skip("JAX and TensorFlow have a data-parallel path")
     from zoo.training.distribution import data_parallel
 
-    with pytest.raises(ValueError, match="KERAS_BACKEND=jax"):
+    with pytest.raises(ValueError, match="KERAS_BACKEND=jax or tensorflow"):
         data_parallel()
+
+
+MIRRORED = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 3)
+    import numpy as np, keras
+    import zoo
+    from zoo.training.distribution import data_parallel
+    from tests.zoo.common import digits
+    replicas, weights = int(sys.argv[1]), sys.argv[2]
+    if replicas > 1:
+        data_parallel([d.name for d in tf.config.list_logical_devices("CPU")][:replicas])
+    keras.utils.set_random_seed(0)
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,), seed=0, kl_warmup_steps=5)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    x = digits(97)
+    # Odd sizes everywhere: 37 images in batches of 10, validation 23 in batches of 7.
+    history = model.fit(x[:37], epochs=2, batch_size=10, verbose=0, validation_data=(x[37:60],),
+                        validation_batch_size=7).history
+    steps = float(keras.ops.convert_to_numpy(model.training_steps))
+    model.load_weights(weights)  # the same weights on 1, 2 and 3 replicas from here
+    scores = [model.evaluate(x[60:83], batch_size=7, verbose=0, return_dict=True)["elbo"] for _ in range(20)]
+    reconstruction = keras.ops.convert_to_numpy(model.predict(x[83:], batch_size=5, verbose=0))
+    log_px = zoo.log_likelihood(model, x[60:], num_samples=200, batch_size=5)
+    print(json.dumps({"replicas": model.distribute_strategy.num_replicas_in_sync, "history": history,
+                      "steps": steps, "elbo": scores,
+                      "reconstruction": reconstruction.tolist(), "log_px": float(log_px.mean())}))
+""")
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute's MirroredStrategy; runs in the tensorflow pass")
+def test_tensorflow_mirrored_strategy_on_odd_sizes(tmp_path):
+    import numpy as np
+    import zoo
+    from tests.zoo.common import digits
+
+    weights = tmp_path / "trained.weights.h5"
+    trained = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,), seed=0, kl_warmup_steps=5)
+    trained.compile(optimizer="adam")
+    trained.fit(digits(64), epochs=3, verbose=0)
+    trained.save_weights(weights)
+
+    def run(replicas):
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run([sys.executable, "-c", MIRRORED, str(replicas), str(weights)], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    single = run(1)
+    for replicas in (2, 3):
+        mirrored = run(replicas)
+        assert mirrored["replicas"] == replicas
+        assert mirrored["steps"] == single["steps"] == 8  # the warm-up counts steps, not replicas' steps
+        assert mirrored["history"]["loss"][1] < mirrored["history"]["loss"][0]
+        # Deterministic outputs are equal; each replica draws its own noise, so the ELBO and the
+        # IS estimate agree within their sampling noise.
+        np.testing.assert_allclose(mirrored["reconstruction"], single["reconstruction"], rtol=1e-5, atol=1e-6)
+        a, b = np.array(single["elbo"]), np.array(mirrored["elbo"])
+        assert abs(a.mean() - b.mean()) < 4 * np.sqrt(a.var() / len(a) + b.var() / len(b)) + 0.05
+        assert abs(single["log_px"] - mirrored["log_px"]) < 0.1
+
+
+TWO_PROCESSES = textwrap.dedent("""
+    import json, sys
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    import keras
+    process, port = int(sys.argv[1]), sys.argv[2]
+    if process >= 0:
+        keras.distribution.initialize(job_addresses=f"127.0.0.1:{port}", num_processes=2, process_id=process)
+        keras.distribution.set_distribution(keras.distribution.DataParallel(
+            devices=keras.distribution.list_devices(), auto_shard_dataset=False))
+    import numpy as np
+    import zoo
+    from tests.zoo.common import digits
+    keras.utils.set_random_seed(0)
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,), seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    x = digits(128)
+    shards = [x[0::2], x[1::2]]  # each process holds half of every global batch of 32
+    if process >= 0:
+        data, batch = shards[process], 16
+    else:  # one process, the same global batches in the same order
+        data = np.concatenate([np.concatenate([s[i:i + 16] for s in shards]) for i in range(0, 64, 16)])
+        batch = 32
+    history = model.fit(data, epochs=2, batch_size=batch, shuffle=False, verbose=0).history
+    print(json.dumps(history))
+""")
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.distributed with CPU collectives (gloo): the JAX pass")
+def test_two_processes_over_loopback_train_as_one():
+    import socket
+
+    import numpy as np
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("XLA_FLAGS", None)
+    workers = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, str(i), port], env=env, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr[-3000:]
+    single = subprocess.run([sys.executable, "-c", TWO_PROCESSES, "-1", port], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    expected = json.loads(single.stdout.strip().splitlines()[-1])
+    for stdout, _ in outputs:
+        history = json.loads(stdout.strip().splitlines()[-1])
+        for name, values in expected.items():
+            np.testing.assert_allclose(history[name], values, rtol=2e-4, atol=2e-4, err_msg=name)

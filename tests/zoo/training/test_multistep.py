@@ -99,3 +99,30 @@ def test_stack_adds_a_leading_axis_and_keeps_the_structure():
 ], ids=["shapes", "dtypes", "structures", "array-types", "not-arrays"])
 def test_stack_refuses_batches_that_cannot_be_one_array(batches):
     assert zoo.training.multistep._stack(batches) is None
+
+
+@pytest.mark.parametrize("num_examples, batch_size, example_bytes, expected", [
+    (50_000, 20, 784 * 4, 125),      # MNIST at batch 20: 2,500 steps, 20 calls an epoch
+    (50_000, 128, 784 * 4, 19),      # 391 steps: at least ~1/20 of them...
+    (1_437, 64, 64 * 4, 10),         # ...and never fewer than 10 per call where the epoch has them
+    (100, 32, 64 * 4, 4),            # an epoch of 4 steps: one call
+    (10**6, 20, 3 * 256 * 256 * 4, 4),   # 64 MB of stacked batches at most, over the 10
+])
+def test_steps_per_execution_follow_the_data(num_examples, batch_size, example_bytes, expected):
+    assert zoo.training.multistep.steps_per_execution_for(num_examples, batch_size, example_bytes) == expected
+
+
+@pytest.mark.skipif(not ON_JAX, reason="only JAX scans the steps, so only there the data sets them")
+def test_on_jax_fit_at_the_default_chooses_steps_per_execution_from_the_data():
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    model.compile(optimizer="adam")
+    assert model.steps_per_execution == 10
+    x = digits(21 * 4 * 20)
+    history = model.fit(x, batch_size=4, epochs=1, verbose=0, validation_data=(digits(40),)).history
+    assert model.steps_per_execution == 21 and int(model.optimizer.iterations) == 420
+    assert np.isfinite(history["val_loss"][-1])
+    assert model.get_compile_config()["steps_per_execution"] is None  # still "the default" when saved
+    chosen = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    chosen.compile(optimizer="adam", steps_per_execution=3)
+    chosen.fit(x, batch_size=4, epochs=1, verbose=0)
+    assert chosen.steps_per_execution == 3  # the user's own choice stays

@@ -1,4 +1,5 @@
-"""zoo.training.torch_graph: on PyTorch with jit_compile=True, the train and test steps as one traced graph."""
+"""zoo.training.torch_graph: on PyTorch, the train and test steps as one traced graph (run as traced at
+compile()'s default, through torch.compile with jit_compile=True)."""
 
 import warnings
 
@@ -36,15 +37,76 @@ def weights(model):
             + model.optimizer.variables]
 
 
-def test_keras_function_is_kept_unless_pytorch_with_jit_compile():
+@pytest.mark.parametrize("options", [dict(), dict(jit_compile="auto"), dict(jit_compile=True)],
+                         ids=["defaults", "auto", "jit_compile"])
+def test_the_step_is_traced_on_pytorch_at_the_defaults_and_with_jit_compile(options):
     model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
     keras_function = object()
-    model.compile(optimizer="adam", jit_compile=keras.backend.backend() == "torch")
-    replaced = zoo.training.torch_graph.compiled_train_function(model, keras_function)
-    assert (replaced is keras_function) == (keras.backend.backend() != "torch")
-    model.compile(optimizer="adam", jit_compile=False)
+    if options.get("jit_compile") is True and keras.backend.backend() != "torch":
+        options = dict()  # jit_compile=True means XLA elsewhere; the point is PyTorch
+    model.compile(optimizer="adam", **options)
+    for wrap in (zoo.training.torch_graph.compiled_train_function,
+                 zoo.training.torch_graph.compiled_test_function):
+        assert (wrap(model, keras_function) is keras_function) == (keras.backend.backend() != "torch")
+
+
+@pytest.mark.parametrize("options", [dict(jit_compile=False), dict(run_eagerly=True)],
+                         ids=["jit_compile=False", "run_eagerly"])
+def test_jit_compile_false_and_run_eagerly_keep_keras_eager_step(options):
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    keras_function = object()
+    model.compile(optimizer="adam", **options)
     assert zoo.training.torch_graph.compiled_train_function(model, keras_function) is keras_function
     assert zoo.training.torch_graph.compiled_test_function(model, keras_function) is keras_function
+
+
+@on_torch
+def test_the_default_runs_keras_eager_steps_before_it_traces(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(zoo.training.torch_graph, "TRACE_AFTER_STEPS", 3)
+    traced_steps = []
+    real_step = zoo.training.torch_graph.stateless_train_step
+
+    def counted(model, state, batch):
+        traced_steps.append(1)  # runs once, while make_fx traces it
+        return real_step(model, state, batch)
+
+    monkeypatch.setattr(zoo.training.torch_graph, "stateless_train_step", counted)
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    keras_calls = []
+    keras_step = model.make_train_function()  # Keras' eager step at the default
+    train = zoo.training.torch_graph.compiled_train_function(
+        model, lambda data: keras_calls.append(1) or keras_step(data))
+    x = torch.as_tensor(digits(32))
+    before = weights(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # traced, no fallback
+        logs = [train([(x,)]) for _ in range(6)]
+    assert len(keras_calls) == 3 and len(traced_steps) == 1
+    assert all(np.isfinite(to_numpy(step["loss"])) for step in logs)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, weights(model)))
+
+
+@on_torch
+def test_a_default_fit_long_enough_to_trace_learns_as_an_eager_one(monkeypatch):
+    # Same seed, same data: the traced steps draw from torch's generator, the eager ones from
+    # Keras' seed generators, so the runs agree in how far they get, not to the digit.
+    monkeypatch.setattr(zoo.training.torch_graph, "TRACE_AFTER_STEPS", 2)
+    x = digits(256)
+    histories = {}
+    for jit_compile in ("auto", False):
+        keras.utils.set_random_seed(4)
+        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,))
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=jit_compile)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*could not be traced")
+            histories[jit_compile] = model.fit(x, epochs=8, batch_size=32, validation_data=x,
+                                               verbose=0).history
+    traced, eager = histories["auto"], histories[False]
+    assert traced["loss"][-1] < traced["loss"][0] - 1.0, traced["loss"]
+    assert abs(traced["val_loss"][-1] - eager["val_loss"][-1]) < 0.05 * abs(eager["val_loss"][-1])
 
 
 @on_torch
