@@ -48,6 +48,7 @@ from zoo.heads import LikelihoodHead
 from zoo.training.callbacks import ProgressBar, StopOnNaN
 from zoo.training.distribution import (PaddedBatches, check_batch_size, device_count, pad_batches,
                                        sum_over_replicas)
+from zoo.training.batches import ContiguousBatches
 from zoo.training.multistep import scanned, steps_per_execution_for
 from zoo.training.torch_graph import compiled_test_function, compiled_train_function
 
@@ -638,6 +639,9 @@ class VAE(keras.Model):
             callbacks.append(StopOnNaN())
         self._steps_per_execution_from_data(x, kwargs.get("batch_size"))
         padded = self._padded_batches(x, kwargs.get("batch_size"), kwargs.get("shuffle", True))
+        if padded is None and self._contiguous_batches_apply(x, y, kwargs):
+            x, y = ContiguousBatches(x, kwargs.pop("batch_size", None) or 32, kwargs.get("shuffle", True)), None
+            kwargs["shuffle"] = False  # the batches come in their epoch's order
         if padded is not None:
             kwargs.pop("batch_size", None)
             kwargs["shuffle"] = False  # PaddedBatches shuffles the examples, its pad stays last
@@ -679,6 +683,14 @@ class VAE(keras.Model):
             self.steps_per_execution = steps
             # Keras' step functions and the scan hold the group size: made anew at the next use.
             self.train_function = self.test_function = self.predict_function = None
+
+    @staticmethod
+    def _contiguous_batches_apply(x, y, fit_kwargs):
+        """Whether ``fit`` feeds ``x`` as ``ContiguousBatches`` (zoo/training/batches.py): on JAX
+        and PyTorch, for arrays alone (no targets, weights or split of Keras' to honour)."""
+        others = ("sample_weight", "class_weight", "validation_split", "steps_per_epoch")
+        return (keras.backend.backend() in ("jax", "torch") and y is None and _arrays(x)
+                and not any(fit_kwargs.get(name) for name in others) and ContiguousBatches.applies(x))
 
     def _padded_batches(self, x, batch_size, shuffle):
         """Numpy data as ``PaddedBatches`` while batches are split over several devices

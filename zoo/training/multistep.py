@@ -50,9 +50,25 @@ def _scannable(model):
             and keras.distribution.distribution() is None and not nnx)
 
 
+def _consecutive(column):
+    """Numpy arrays of one shape that lie one after the other in memory (``ContiguousBatches``'
+    slices of one array) as one array over them, a view; None otherwise."""
+    first = column[0]
+    if not (isinstance(first, np.ndarray) and first.flags.c_contiguous and first.base is not None):
+        return None
+    start, step = first.__array_interface__["data"][0], first.nbytes
+    for offset, array in enumerate(column[1:], 1):
+        if (type(array) is not np.ndarray or array.base is not first.base or array.shape != first.shape
+                or array.dtype != first.dtype or array.__array_interface__["data"][0] != start + offset * step):
+            return None
+    return np.lib.stride_tricks.as_strided(first, (len(column),) + first.shape, (step,) + first.strides,
+                                           writeable=False)
+
+
 def _stack(batches):
     """The batches stacked on a new leading axis, or None if they differ in structure, shape
-    or dtype, or hold anything but dense arrays."""
+    or dtype, or hold anything but dense arrays. Consecutive slices of one array are viewed,
+    not copied."""
     import jax
 
     leaves, structure = jax.tree.flatten(batches[0])
@@ -70,7 +86,8 @@ def _stack(batches):
         if any(type(a) is not type(first) or a.shape != first.shape or a.dtype != first.dtype
                for a in column[1:]):
             return None
-        stacked.append(np.stack(column) if isinstance(first, np.ndarray)
+        view = _consecutive(column)
+        stacked.append(view if view is not None else np.stack(column) if isinstance(first, np.ndarray)
                        else jax.numpy.stack(column))
     return jax.tree.unflatten(structure, stacked)
 

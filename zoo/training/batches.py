@@ -1,0 +1,58 @@
+"""The epoch's batches as slices of one array: what ``fit`` feeds JAX and PyTorch from arrays.
+
+Keras' array adapter gathers every batch by index, a copy per batch, and on PyTorch hands it
+through a ``DataLoader`` (~0.6 ms a batch of 20 MNIST images, as long as a fifth of the VAE's
+step). ``ContiguousBatches`` applies the epoch's order once, at the start of the epoch, and each
+batch is then a slice of that array, no copy: on PyTorch a slice of one tensor, and on JAX
+consecutive batches are consecutive memory, which ``zoo.training.multistep`` hands to its scan
+as one array instead of stacking copies.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+#: Data larger than this keep Keras' own batching: the permuted copy doubles the data's memory.
+MAX_BYTES = 2**30
+
+
+class ContiguousBatches(keras.utils.PyDataset):
+    """Batches of ``x`` (an array or a tuple of arrays of one length) in a fresh order each
+    epoch (``shuffle``; numpy's global generator, which ``keras.utils.set_random_seed`` seeds),
+    each a view of that epoch's permuted copy; items are ``(x_batch,)``."""
+
+    def __init__(self, x, batch_size, shuffle=True):
+        super().__init__()
+        self.x = x
+        self.size = len(keras.tree.flatten(x)[0])
+        if self.size == 0:
+            raise ValueError("ContiguousBatches: the data is empty.")
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.epoch = None
+        self.on_epoch_end()
+
+    @staticmethod
+    def applies(x):
+        """Whether ``x`` is what this batches well: numpy arrays of one length, at most MAX_BYTES."""
+        leaves = keras.tree.flatten(x) if isinstance(x, (tuple, list)) else [x]
+        return (bool(leaves) and all(isinstance(leaf, np.ndarray) for leaf in leaves)
+                and len({len(leaf) for leaf in leaves}) == 1 and sum(leaf.nbytes for leaf in leaves) <= MAX_BYTES)
+
+    def __len__(self):
+        return math.ceil(self.size / self.batch_size)
+
+    def __getitem__(self, index):
+        start = index * self.batch_size
+        return (keras.tree.map_structure(lambda a: a[start:start + self.batch_size], self.epoch),)
+
+    def on_epoch_end(self):
+        order = np.random.permutation(self.size) if self.shuffle else None
+        epoch = keras.tree.map_structure(
+            lambda a: np.ascontiguousarray(a if order is None else a[order]), self.x)
+        if keras.backend.backend() == "torch":
+            import torch
+
+            epoch = keras.tree.map_structure(torch.from_numpy, epoch)  # shares the memory
+        self.epoch = epoch
