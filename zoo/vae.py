@@ -689,7 +689,7 @@ class VAE(keras.Model):
         """Whether ``fit`` feeds ``x`` as ``ContiguousBatches`` (zoo/training/batches.py): on JAX
         and PyTorch, for arrays alone (no targets, weights or split of Keras' to honour)."""
         others = ("sample_weight", "class_weight", "validation_split", "steps_per_epoch")
-        return (keras.backend.backend() in ("jax", "torch") and y is None and _arrays(x)
+        return (keras.backend.backend() in ("jax", "torch") and y is None
                 and not any(fit_kwargs.get(name) for name in others) and ContiguousBatches.applies(x))
 
     def _padded_batches(self, x, batch_size, shuffle):
