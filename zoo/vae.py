@@ -49,6 +49,7 @@ from zoo.training.callbacks import ProgressBar, StopOnNaN
 from zoo.training.distribution import (PaddedBatches, check_batch_size, device_count, pad_batches,
                                        sum_over_replicas)
 from zoo.training.batches import ContiguousBatches
+from zoo.training.batches import arrays as _arrays
 from zoo.training.multistep import scanned, steps_per_execution_for
 from zoo.training.torch_graph import compiled_test_function, compiled_train_function
 
@@ -101,12 +102,6 @@ class ObjectiveMeans(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "names": list(self.names)}
-
-
-def _arrays(x):
-    """Whether ``x`` is a numpy array or a tuple/list of them (what PaddedBatches can batch)."""
-    leaves = keras.tree.flatten(x) if isinstance(x, (tuple, list)) else [x]
-    return bool(leaves) and all(isinstance(leaf, np.ndarray) for leaf in leaves)
 
 
 def with_progress_bar(callbacks, verbose):

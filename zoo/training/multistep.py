@@ -30,11 +30,12 @@ MAX_GROUP_BYTES = 64 * 2**20
 def steps_per_execution_for(num_examples, batch_size, example_bytes):
     """Steps per scanned call for an epoch of ``num_examples`` in batches of ``batch_size``.
 
-    At batch 20 a VAE step takes ~0.4 ms on a CPU and each call costs ~1-2 ms of Python
-    (stacking the group's batches, the call, the callbacks), so 10 steps per call left JAX at
-    ~0.8 of a hand-written whole-epoch ``lax.scan``; ~1/20 of the epoch per call leaves the
-    call's cost to a few percent and the progress bar 20 updates (bench/README.md). Epochs of
-    fewer steps than MIN_STEPS_PER_EXECUTION run as one call.
+    Each call has a fixed cost in Python (collecting the group's batches, moving them to the
+    device, the call, the callbacks), against ~0.5–1 ms of work per step of the MLP VAE at
+    batch 20 on a CPU: ~1/20 of the epoch per call (125 steps on MNIST at batch 20) spreads it
+    thin and still updates the progress bar 20 times an epoch (bench/README.md has the
+    ratios to a whole-epoch ``lax.scan``). Epochs of fewer steps than MIN_STEPS_PER_EXECUTION
+    run as one call.
     """
     steps = -(-num_examples // batch_size)
     by_memory = max(1, MAX_GROUP_BYTES // max(1, batch_size * example_bytes))
