@@ -30,6 +30,31 @@ def test_each_epoch_holds_every_example_once_in_slices_of_the_batch_size(shuffle
     assert (epochs[0] == x[:, 0].tolist()) == (not shuffle)
 
 
+def test_epochs_alternate_between_two_kept_buffers_so_the_last_epochs_batches_stay_intact():
+    # JAX may still be reading the previous epoch's batches while the next epoch is written.
+    x = np.arange(40 * 3, dtype="float32").reshape(40, 3)
+    batches = ContiguousBatches(x, 8, shuffle=True)
+
+    def view(index):  # the batch's own memory (np.asarray of a torch tensor shares it)
+        return np.asarray(batches[index][0])
+
+    def address():
+        return view(0).__array_interface__["data"][0]
+
+    held = [view(i) for i in range(len(batches))]
+    first, first_address = [h.copy() for h in held], address()
+    assert all(np.shares_memory(h, np.asarray(batches.epoch)) for h in held)  # views, not copies
+    batches.on_epoch_end()
+    for kept, copied in zip(held, first):
+        np.testing.assert_array_equal(kept, copied)  # not overwritten by the second epoch
+    assert address() != first_address
+    batches.on_epoch_end()  # the third epoch reuses the first one's buffer
+    assert address() == first_address
+    third = np.concatenate([view(i) for i in range(len(batches))])
+    np.testing.assert_array_equal(np.sort(third[:, 0]), x[:, 0])
+    np.testing.assert_array_equal(third[:, 1], third[:, 0] + 1)  # rows moved whole
+
+
 def test_a_conditional_models_images_and_labels_stay_together():
     images = np.arange(12, dtype="float32").reshape(6, 2)
     labels = np.arange(6) % 3

@@ -114,13 +114,15 @@ def test_a_default_fit_long_enough_to_trace_learns_as_an_eager_one(monkeypatch):
     dict(likelihood="bernoulli", dynamic_binarization=True, k=3, kl_warmup_steps=5),
     dict(likelihood="gaussian", data_levels=17, free_bits=0.1),
 ], ids=["iwae-warmup-dynamic-binarization", "dequantized-free-bits"])
-def test_traced_steps_do_what_keras_steps_do(kwargs):
+@pytest.mark.parametrize("compiler", [identity, zoo.training.torch_graph._as_traced],
+                         ids=["graph-module", "default-plain-function"])
+def test_traced_steps_do_what_keras_steps_do(kwargs, compiler):
     import torch
 
     x = torch.as_tensor(digits(96, binary=False))
     traced, eager = model_pair(**kwargs)
-    train = zoo.training.torch_graph.compiled_train_function(traced, None, compiler=identity)
-    test = zoo.training.torch_graph.compiled_test_function(traced, None, compiler=identity)
+    train = zoo.training.torch_graph.compiled_train_function(traced, None, compiler=compiler)
+    test = zoo.training.torch_graph.compiled_test_function(traced, None, compiler=compiler)
     for model in (traced, eager):
         model.reset_metrics()
     torch.manual_seed(1)
@@ -194,11 +196,43 @@ def test_every_zoo_model_traces_into_one_graph(kind):
     def keras_function(data):
         raise AssertionError("fell back to Keras' compiled step")
 
+    runs_as = []
+
+    def default_compiler(graph):
+        compiled = zoo.training.torch_graph._as_traced(graph)
+        runs_as.append(type(compiled).__name__)
+        return compiled
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "could not be traced"
-        logs = zoo.training.torch_graph.compiled_train_function(model, keras_function, compiler=identity)([batch])
-        test_logs = zoo.training.torch_graph.compiled_test_function(model, keras_function, compiler=identity)([batch])
+        logs = zoo.training.torch_graph.compiled_train_function(model, keras_function,
+                                                                compiler=default_compiler)([batch])
+        test_logs = zoo.training.torch_graph.compiled_test_function(model, keras_function,
+                                                                    compiler=default_compiler)([batch])
     assert np.isfinite(to_numpy(logs["loss"])) and np.isfinite(to_numpy(test_logs["elbo"]))
+    assert runs_as == ["function", "function"]  # the default's plain function, not the GraphModule
+
+
+@on_torch
+def test_the_plain_function_falls_back_to_the_graph_module_when_its_code_reads_the_module():
+    import torch
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, x):
+            return torch.tanh(x) * self.scale
+
+    graph = torch.fx.symbolic_trace(Scaled())  # reads self.scale: no plain function from it
+    assert zoo.training.torch_graph._as_function(graph) is None
+    assert zoo.training.torch_graph._as_traced(graph) is graph
+    x = torch.linspace(-1, 1, 5)
+    traced = make_fx(lambda x: (torch.tanh(x) * 2.0 + torch.zeros(5)).sum())(x)
+    function = zoo.training.torch_graph._as_function(traced)
+    assert function is not None and float(function(x)) == pytest.approx(float(traced(x)))
 
 
 @on_torch
