@@ -54,10 +54,17 @@ class ContiguousBatches(keras.utils.PyDataset):
         return math.ceil(self.size / self.batch_size)
 
     def __getitem__(self, index):
+        self._unread = False
         start = index * self.batch_size
         return (keras.tree.map_structure(lambda a: a[start:start + self.batch_size], self.epoch),)
 
     def on_epoch_end(self):
+        if getattr(self, "_unread", False):
+            # Keras calls this twice at the end of an epoch whose last group of steps is short
+            # (epoch_iterator's "ran out of data" path): a second permutation would be written
+            # into the buffer of the epoch just run, which JAX may still be reading.
+            return
+        self._unread = True
         if self.shuffle:
             # Into one of two buffers kept across epochs, not a fresh array: a fresh 157 MB
             # array per MNIST epoch cost ~0.27 s of page faults inside fit (a fifth of a JAX or

@@ -55,6 +55,17 @@ def test_epochs_alternate_between_two_kept_buffers_so_the_last_epochs_batches_st
     np.testing.assert_array_equal(third[:, 1], third[:, 0] + 1)  # rows moved whole
 
 
+def test_a_repeated_epoch_end_without_a_batch_read_in_between_changes_nothing():
+    x = np.arange(40 * 3, dtype="float32").reshape(40, 3)
+    batches = ContiguousBatches(x, 8, shuffle=True)
+    first = np.asarray(batches[0][0]).copy()  # a batch read: the next call starts a new epoch
+    batches.on_epoch_end()
+    second = np.asarray(batches.epoch).copy()  # (the whole epoch, no batch read)
+    batches.on_epoch_end()  # Keras' second call at a short last group: the epoch stays
+    np.testing.assert_array_equal(np.asarray(batches.epoch), second)
+    assert not np.array_equal(first, second[:8])
+
+
 def test_a_conditional_models_images_and_labels_stay_together():
     images = np.arange(12, dtype="float32").reshape(6, 2)
     labels = np.arange(6) % 3
