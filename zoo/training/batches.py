@@ -40,6 +40,9 @@ class ContiguousBatches(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.epoch = None
+        self._buffers = [None, None]  # the two epochs' permuted copies (on_epoch_end)
+        self._turn = 1  # which of them holds the current epoch
+        self._unread = False  # no batch read since the current epoch was written
         self.on_epoch_end()
 
     @staticmethod
@@ -59,7 +62,7 @@ class ContiguousBatches(keras.utils.PyDataset):
         return (keras.tree.map_structure(lambda a: a[start:start + self.batch_size], self.epoch),)
 
     def on_epoch_end(self):
-        if getattr(self, "_unread", False):
+        if self._unread:
             # Keras calls this twice at the end of an epoch whose last group of steps is short
             # (epoch_iterator's "ran out of data" path): a second permutation would be written
             # into the buffer of the epoch just run, which JAX may still be reading.
@@ -72,14 +75,13 @@ class ContiguousBatches(keras.utils.PyDataset):
             # epoch being written never holds batches that JAX, which runs calls
             # asynchronously, may still read: the previous epoch's are in the other buffer.
             order = np.random.permutation(self.size)
-            self._turn = 1 - getattr(self, "_turn", 1)
-            buffers = getattr(self, "_buffers", None) or [None, None]
-            if buffers[self._turn] is None:
-                buffers[self._turn] = keras.tree.map_structure(
+            self._turn = 1 - self._turn
+            if self._buffers[self._turn] is None:
+                self._buffers[self._turn] = keras.tree.map_structure(
                     lambda a: np.empty(a.shape, a.dtype), self.x)
-            self._buffers = buffers
             epoch = keras.tree.map_structure(
-                lambda a, out: np.take(a, order, axis=0, out=out, mode="clip"), self.x, buffers[self._turn])
+                lambda a, out: np.take(a, order, axis=0, out=out, mode="clip"), self.x,
+                self._buffers[self._turn])
         else:
             epoch = keras.tree.map_structure(np.ascontiguousarray, self.x)
         if keras.backend.backend() == "torch":

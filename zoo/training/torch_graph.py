@@ -220,10 +220,10 @@ def _compiled(model, keras_function, training, compiler):
         return compiler(_without_detach(graph))
 
     def function(data):
-        batch = data[0]
         if eager_calls_left[0]:
             eager_calls_left[0] -= 1
-            return keras_function([batch])
+            return keras_function(data)
+        batch = data[0]
         signature = _signature(batch)
         if "signature" not in traced:
             traced["signature"] = signature
@@ -232,7 +232,7 @@ def _compiled(model, keras_function, training, compiler):
             traced["tensors"] = storage(traced["groups"])
             traced["graph"] = trace(keras.tree.flatten(batch), batch) if signature is not None else None
         if traced["graph"] is None:
-            return keras_function([batch])
+            return keras_function(data)
         if signature != traced["signature"]:
             return eager_step(batch)
         # No autograd around the graph: its backward pass is in it, as ops.
