@@ -48,7 +48,7 @@ from zoo.heads import LikelihoodHead
 from zoo.training.callbacks import ProgressBar, StopOnNaN
 from zoo.training.distribution import (PaddedBatches, check_batch_size, device_count, pad_batches,
                                        sum_over_replicas)
-from zoo.training.batches import ContiguousBatches
+from zoo.training.batches import ContiguousBatches, torch_loader
 from zoo.training.batches import arrays as _arrays
 from zoo.training.multistep import scanned, steps_per_execution_for
 from zoo.training.torch_graph import compiled_test_function, compiled_train_function
@@ -636,6 +636,8 @@ class VAE(keras.Model):
         padded = self._padded_batches(x, kwargs.get("batch_size"), kwargs.get("shuffle", True))
         if padded is None and self._contiguous_batches_apply(x, y, kwargs):
             x, y = ContiguousBatches(x, kwargs.pop("batch_size", None) or 32, kwargs.get("shuffle", True)), None
+            if keras.backend.backend() == "torch":
+                x = torch_loader(x)
             kwargs["shuffle"] = False  # the batches come in their epoch's order
         if padded is not None:
             kwargs.pop("batch_size", None)

@@ -1,5 +1,7 @@
 """zoo.training.batches: fit's batches from arrays on JAX and PyTorch, slices of one array per epoch."""
 
+import warnings
+
 import numpy as np
 import pytest
 import keras
@@ -109,3 +111,36 @@ def test_fit_through_contiguous_batches_trains_as_keras_batching_does(monkeypatc
     for a, b in zip(ours.get_weights(), keras_model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours_history["loss"], keras_history["loss"], rtol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the DataLoader is PyTorch's fit path")
+def test_pytorchs_loader_hands_over_the_slices_and_starts_a_new_epoch_at_each_pass(monkeypatch):
+    import torch
+
+    from zoo.training.batches import torch_loader
+
+    x = np.arange(23 * 2, dtype="float32").reshape(23, 2)
+    loader = torch_loader(ContiguousBatches(x, 5))
+    assert isinstance(loader, torch.utils.data.DataLoader)
+    assert len(loader) == 5 and loader.batch_size == 5 and len(loader.dataset) == 23  # what Keras reads
+    epochs = [[rows(batch) for batch in loader] for _ in range(3)]
+    for epoch in epochs:
+        assert [len(batch) for batch in epoch] == [5, 5, 5, 5, 3]
+        assert sorted(np.concatenate(epoch)[:, 0].tolist()) == x[:, 0].tolist()
+    orders = [np.concatenate(epoch)[:, 0].tolist() for epoch in epochs]
+    assert orders[0] != orders[1] != orders[2]
+    # fit hands Keras the loader itself (no PyDataset adapter, no shuffle warning).
+    seen = []
+    fit = keras.Model.fit
+
+    def spy(self, x=None, *args, **kwargs):
+        seen.append(x)
+        return fit(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    model.compile(optimizer="adam")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(digits(40), batch_size=16, epochs=2, verbose=0)
+    assert type(seen[0]).__name__ == "ContiguousLoader" and int(model.optimizer.iterations) == 2 * 3

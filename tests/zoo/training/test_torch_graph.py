@@ -200,7 +200,7 @@ def test_every_zoo_model_traces_into_one_graph(kind):
 
     def default_compiler(graph):
         compiled = zoo.training.torch_graph._as_traced(graph)
-        runs_as.append(type(compiled).__name__)
+        runs_as.append(compiled)
         return compiled
 
     with warnings.catch_warnings():
@@ -210,7 +210,11 @@ def test_every_zoo_model_traces_into_one_graph(kind):
         test_logs = zoo.training.torch_graph.compiled_test_function(model, keras_function,
                                                                     compiler=default_compiler)([batch])
     assert np.isfinite(to_numpy(logs["loss"])) and np.isfinite(to_numpy(test_logs["elbo"]))
-    assert runs_as == ["function", "function"]  # the default's plain function, not the GraphModule
+    # The default's TorchScript recording, not its Python fallbacks; except the convolutional
+    # training step, whose convolution_backward TorchScript's tracer does not take.
+    train_runs_as = "fallback" if kind == "conv" else "torchscript"
+    assert [step.runs_as for step in runs_as] == [train_runs_as, "torchscript"]
+    assert type(runs_as[0].fallback).__name__ == "function"  # the plain function, not the GraphModule
 
 
 @on_torch
@@ -228,11 +232,41 @@ def test_the_plain_function_falls_back_to_the_graph_module_when_its_code_reads_t
 
     graph = torch.fx.symbolic_trace(Scaled())  # reads self.scale: no plain function from it
     assert zoo.training.torch_graph._as_function(graph) is None
-    assert zoo.training.torch_graph._as_traced(graph) is graph
+    assert zoo.training.torch_graph._as_traced(graph).fallback is graph
     x = torch.linspace(-1, 1, 5)
     traced = make_fx(lambda x: (torch.tanh(x) * 2.0 + torch.zeros(5)).sum())(x)
     function = zoo.training.torch_graph._as_function(traced)
     assert function is not None and float(function(x)) == pytest.approx(float(traced(x)))
+
+
+@on_torch
+def test_the_scripted_step_records_once_leaves_inputs_and_generator_alone_and_falls_back():
+    import torch
+
+    calls = []
+
+    def step(x, state):
+        calls.append(1)
+        state.add_(1.0)  # writes an input in place, as an optimizer's graph may
+        return [x * 2.0 + torch.randn(3)]
+
+    scripted = zoo.training.torch_graph.ScriptedStep(step, fallback=None)
+    x, state = torch.ones(3), torch.zeros(3)
+    torch.manual_seed(0)
+    expected = torch.ones(3) * 2.0 + torch.randn(3)
+    torch.manual_seed(0)
+    (out,) = scripted(x, state)
+    assert scripted.runs_as == "torchscript" and len(calls) == 1  # recorded once, on copies...
+    np.testing.assert_allclose(to_numpy(out), to_numpy(expected))  # ...drawing what an unrecorded step draws
+    assert float(state.sum()) == 3.0  # the real call wrote its input once
+    scripted(x, state)
+    assert len(calls) == 1 and float(state.sum()) == 6.0  # later calls run the recording
+
+    def untraceable(x):
+        return float(x.sum())  # TorchScript records tensors out only
+
+    fallback = zoo.training.torch_graph.ScriptedStep(untraceable, fallback=untraceable)
+    assert fallback(torch.ones(2)) == 2.0 and fallback.runs_as == "fallback"
 
 
 @on_torch
