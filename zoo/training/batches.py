@@ -2,12 +2,12 @@
 
 Keras' array adapter gathers every batch by index, a copy per batch, and on PyTorch hands it
 through a ``DataLoader`` (~0.6 ms a batch of 20 MNIST images by cProfile, a tenth of the VAE's
-step there). This way Keras' PyTorch epoch iterator takes ~50 µs a batch of 20 and ~0.25 ms a
-batch of 128, the epoch's copy included (2026-12-04, timed outside cProfile; the DataLoader's own
-share is ~20 µs). ``ContiguousBatches`` applies the epoch's order once, at the start of the epoch, and each
+step there). ``ContiguousBatches`` applies the epoch's order once, at the start of the epoch, and each
 batch is then a slice of that array, no copy: on PyTorch a slice of one tensor, and on JAX
 consecutive batches are consecutive memory, which ``zoo.training.multistep`` hands to its scan
-as one array instead of stacking copies.
+as one array instead of stacking copies. On PyTorch they reach Keras as a ``DataLoader`` that
+it iterates as it is (``torch_loader``), which skips the rest of Keras' and the ``DataLoader``'s
+per-batch work.
 """
 
 import math
