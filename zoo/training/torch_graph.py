@@ -269,8 +269,8 @@ def _as_traced(graph):
 
 class ScriptedStep:
     """``graph`` recorded by ``torch.jit.trace`` at its first call and run by TorchScript's
-    interpreter, which dispatches each aten op from C++: ~0.15 ms less per step than calling
-    the ~240 ops from Python, which at batch 20 took the MLP VAE's ``fit`` from 0.81 to 0.95 of
+    interpreter, which dispatches each aten op from C++: ~0.35 ms less per step (2.0 against
+    2.4 ms) than calling the ~240 ops from Python, which at batch 20 took the MLP VAE's ``fit`` from 0.81 to 0.95 of
     the hand-written eager loop (bench/README.md). TorchScript's optimizing executor is off for
     the call: its profiling runs and fusion passes made that step 1.4× slower, not faster.
 
