@@ -74,6 +74,73 @@ def matmul_limit():
     return 2 * 2048**3 / best / 1e9
 
 
+def decoder_matmul_seconds(rows, steps):
+    """Seconds JAX takes for the decoder's three matmuls alone (50-200-200-784, no bias or
+    tanh) over ``steps`` steps of ``rows`` samples: the floor under the IS evaluation on this
+    machine at this moment, timed beside it so the VM's drifts in speed show in both."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    dims = LAYERS[::-1]
+    kernels = [jnp.asarray(rng.normal(size=(a, b)) / np.sqrt(a), "float32") for a, b in zip(dims, dims[1:])]
+    z = jnp.asarray(rng.normal(size=(rows, dims[0])), "float32")
+
+    @jax.jit
+    def decode(z, kernels):
+        for kernel in kernels:
+            z = z @ kernel
+        return z
+
+    decode(z, kernels).block_until_ready()
+    timed = min(steps, 200)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(timed):
+            out = decode(z, kernels)
+        out.block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return best / timed * steps
+
+
+def time_importance_sampling(model, images, k, repeats, with_floor):
+    """``zoo.log_likelihood`` on ``images`` with k samples, ``repeats`` times; on JAX each
+    run is followed by the decoder's matmul floor for the same number of samples per step."""
+    import zoo
+    from zoo.evaluation import DEFAULT_DECODED_VALUES
+
+    zoo.log_likelihood(model, images[:100], num_samples=k)  # compile
+    # log_likelihood's default step: `batch` images × `chunk` of their k samples.
+    per_step = max(1, DEFAULT_DECODED_VALUES // model.num_dims)
+    batch = max(1, min(len(images), per_step // min(k, 1000)))
+    chunk = max(1, min(k, per_step // batch))
+    steps = -(-len(images) // batch) * -(-k // chunk)
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        zoo.log_likelihood(model, images, num_samples=k)
+        seconds = time.perf_counter() - start
+        run = {"seconds": float(f"{seconds:.3g}")}
+        if with_floor:
+            floor = decoder_matmul_seconds(batch * chunk, steps)
+            run["decoder_matmul_seconds"] = float(f"{floor:.3g}")
+            run["over_floor"] = round(seconds / floor, 2)
+        runs.append(run)
+        floor = (f" (the decoder's matmuls alone: {run['decoder_matmul_seconds']} s, so "
+                 f"{run['over_floor']}× that)") if with_floor else ""
+        print(f"{keras_backend()} IS log-likelihood, {len(images)} images × k={k}: {run['seconds']} s{floor}",
+              flush=True)
+    median = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+    return {"images": len(images), "k": k, "samples_per_step": batch * chunk, **median, "runs": runs}
+
+
+def keras_backend():
+    import keras
+
+    return keras.backend.backend()
+
+
 def clocks():
     """(wall, process CPU) seconds. CPU time is reported beside wall time because this VM's
     wall-clock throughput varies by up to 2× between identical runs (other tenants)."""
@@ -381,14 +448,8 @@ def run_backend(args):
               + ", ".join(f"{n['fraction_of_matmul_limit']:.2f} at batch {b}" for b, n in result["batches"].items()),
               flush=True)
     if args.is_images:
-        images = valid[: args.is_images]
-        zoo.log_likelihood(model, images[:100], num_samples=args.is_samples)  # compile
-        start = time.perf_counter()
-        zoo.log_likelihood(model, images, num_samples=args.is_samples)
-        result["is_eval"] = {"images": len(images), "k": args.is_samples,
-                             "seconds": round(time.perf_counter() - start, 1)}
-        print(f"{backend} IS log-likelihood, {len(images)} images × k={args.is_samples}: "
-              f"{result['is_eval']['seconds']} s", flush=True)
+        result["is_eval"] = time_importance_sampling(model, valid[: args.is_images], args.is_samples,
+                                                     args.is_repeats, with_floor=backend == "jax")
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     out = pathlib.Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -407,6 +468,8 @@ def main():
                         help="model.compile option to try (on PyTorch, true compiles the hand-written loop too)")
     parser.add_argument("--is-images", type=int, default=10000, help="images for the IS timing (0: skip)")
     parser.add_argument("--is-samples", type=int, default=1000)
+    parser.add_argument("--is-repeats", type=int, default=1,
+                        help="IS timings in a row (the median is reported; each run's are kept)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--max-examples", type=int, default=None, help="cap the training images (smoke runs)")
     parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
