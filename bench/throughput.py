@@ -108,13 +108,10 @@ def time_importance_sampling(model, images, k, repeats, with_floor):
     """``zoo.log_likelihood`` on ``images`` with k samples, ``repeats`` times; on JAX each
     run is followed by the decoder's matmul floor for the same number of samples per step."""
     import zoo
-    from zoo.evaluation import DEFAULT_DECODED_VALUES
+    from zoo.evaluation import importance_sampling_steps
 
     zoo.log_likelihood(model, images[:100], num_samples=k)  # compile
-    # log_likelihood's default step: `batch` images × `chunk` of their k samples.
-    per_step = max(1, DEFAULT_DECODED_VALUES // model.num_dims)
-    batch = max(1, min(len(images), per_step // min(k, 1000)))
-    chunk = max(1, min(k, per_step // batch))
+    batch, chunk = importance_sampling_steps(model, len(images), k)  # images × samples of each a step
     steps = -(-len(images) // batch) * -(-k // chunk)
     runs = []
     for _ in range(repeats):

@@ -83,6 +83,13 @@ def _log_weights(vae, inputs, k):
     return ops.transpose(log_px - log_ratio)
 
 
+def importance_sampling_steps(model, num_examples, num_samples, batch_size=None, max_decodes=None):
+    """How ``log_likelihood`` splits its work: (examples per step, samples of each per step)."""
+    max_decodes = max_decodes or max(1, DEFAULT_DECODED_VALUES // model.num_dims)
+    batch_size = batch_size or max(1, min(num_examples, max_decodes // min(num_samples, 1000)))
+    return batch_size, max(1, min(num_samples, max_decodes // batch_size))
+
+
 def log_likelihood(model, x, num_samples=1000, batch_size=None, max_decodes=None):
     """Importance-sampled log p(x) per example, in nats (Burda et al. 2016):
 
@@ -106,9 +113,7 @@ def log_likelihood(model, x, num_samples=1000, batch_size=None, max_decodes=None
     check_integer("num_samples", num_samples, "log_likelihood")
     if isinstance(x, np.ndarray):
         model.check_data(x)
-    max_decodes = max_decodes or max(1, DEFAULT_DECODED_VALUES // model.num_dims)
-    batch_size = batch_size or max(1, min(_num_examples(x), max_decodes // min(num_samples, 1000)))
-    chunk = max(1, min(num_samples, max_decodes // batch_size))
+    batch_size, chunk = importance_sampling_steps(model, _num_examples(x), num_samples, batch_size, max_decodes)
 
     total = np.full(_num_examples(x), -np.inf)
     done = 0
