@@ -22,6 +22,7 @@ bench/results/throughput-<backend>.json and a markdown table on stdout.
 import argparse
 import functools
 import json
+import math
 import os
 import pathlib
 import resource
@@ -64,14 +65,20 @@ def matmul_limit():
     import jax.numpy as jnp
 
     a = jnp.ones((2048, 2048), "float32")
-    product = jax.jit(lambda a: a @ a)
-    product(a).block_until_ready()
+    return 2 * 2048**3 / best_seconds(jax.jit(lambda a: a @ a), (a,), calls=1, tries=5) / 1e9
+
+
+def best_seconds(compiled, args, calls, tries):
+    """Seconds a call of the jitted ``compiled(*args)`` takes: ``calls`` in a row, best of ``tries``."""
+    compiled(*args).block_until_ready()
     best = float("inf")
-    for _ in range(5):
+    for _ in range(tries):
         start = time.perf_counter()
-        product(a).block_until_ready()
+        for _ in range(calls):
+            out = compiled(*args)
+        out.block_until_ready()
         best = min(best, time.perf_counter() - start)
-    return 2 * 2048**3 / best / 1e9
+    return best / calls
 
 
 def decoder_matmul_seconds(rows, steps):
@@ -92,27 +99,19 @@ def decoder_matmul_seconds(rows, steps):
             z = z @ kernel
         return z
 
-    decode(z, kernels).block_until_ready()
-    timed = min(steps, 200)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(timed):
-            out = decode(z, kernels)
-        out.block_until_ready()
-        best = min(best, time.perf_counter() - start)
-    return best / timed * steps
+    return best_seconds(decode, (z, kernels), calls=min(steps, 200), tries=3) * steps
 
 
-def time_importance_sampling(model, images, k, repeats, with_floor):
+def time_importance_sampling(model, images, k, repeats, backend):
     """``zoo.log_likelihood`` on ``images`` with k samples, ``repeats`` times; on JAX each
     run is followed by the decoder's matmul floor for the same number of samples per step."""
+    with_floor = backend == "jax"
     import zoo
     from zoo.evaluation import importance_sampling_steps
 
     zoo.log_likelihood(model, images[:100], num_samples=k)  # compile
     batch, chunk = importance_sampling_steps(model, len(images), k)  # images × samples of each a step
-    steps = -(-len(images) // batch) * -(-k // chunk)
+    steps = math.ceil(len(images) / batch) * math.ceil(k / chunk)
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -126,16 +125,10 @@ def time_importance_sampling(model, images, k, repeats, with_floor):
         runs.append(run)
         floor = (f" (the decoder's matmuls alone: {run['decoder_matmul_seconds']} s, so "
                  f"{run['over_floor']}× that)") if with_floor else ""
-        print(f"{keras_backend()} IS log-likelihood, {len(images)} images × k={k}: {run['seconds']} s{floor}",
+        print(f"{backend} IS log-likelihood, {len(images)} images × k={k}: {run['seconds']} s{floor}",
               flush=True)
     median = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
     return {"images": len(images), "k": k, "samples_per_step": batch * chunk, **median, "runs": runs}
-
-
-def keras_backend():
-    import keras
-
-    return keras.backend.backend()
 
 
 def clocks():
@@ -446,7 +439,7 @@ def run_backend(args):
               flush=True)
     if args.is_images:
         result["is_eval"] = time_importance_sampling(model, valid[: args.is_images], args.is_samples,
-                                                     args.is_repeats, with_floor=backend == "jax")
+                                                     args.is_repeats, backend)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     out = pathlib.Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
