@@ -16,6 +16,7 @@ from keras import ops
 import losses
 from losses.base import check_integer
 from zoo.training.distribution import device_count, pad_batches
+from zoo.training.jax_cpu_check import check_reductions
 
 
 class _Function(keras.Model):
@@ -54,6 +55,7 @@ def _predict(model, fn, inputs, batch_size, **fn_kwargs):
     reused by later calls (a fresh one per call retraced on TensorFlow and recompiled on JAX
     every time); it reads the model's current weights on every call.
     """
+    check_reductions()
     functions = _FunctionCache.of(model)
     key = (fn, tuple(sorted(fn_kwargs.items())))
     if key not in functions:

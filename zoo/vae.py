@@ -50,6 +50,7 @@ from zoo.training.distribution import (PaddedBatches, check_batch_size, device_c
                                        sum_over_replicas)
 from zoo.training.batches import ContiguousBatches, torch_loader
 from zoo.training.batches import arrays as _arrays
+from zoo.training.jax_cpu_check import check_reductions
 from zoo.training.multistep import scanned, steps_per_execution_for
 from zoo.training.torch_graph import compiled_test_function, compiled_train_function
 
@@ -594,6 +595,7 @@ class VAE(keras.Model):
 
     def make_train_function(self, force=False):
         if self.train_function is None or force:
+            check_reductions()
             super().make_train_function(force)
             self.train_function = scanned(self, self.train_step, self.train_function)
             self.train_function = compiled_train_function(self, self.train_function)
@@ -601,10 +603,15 @@ class VAE(keras.Model):
 
     def make_test_function(self, force=False):
         if self.test_function is None or force:
+            check_reductions()
             super().make_test_function(force)
             self.test_function = scanned(self, self.test_step, self.test_function)
             self.test_function = compiled_test_function(self, self.test_function)
         return self.test_function
+
+    def make_predict_function(self, force=False):
+        check_reductions()
+        return super().make_predict_function(force)
 
     def get_compile_config(self):
         config = super().get_compile_config()

@@ -4,8 +4,11 @@ import h5py
 import numpy as np
 import pytest
 import keras
+from scipy import special
 
 import zoo
+from zoo import evaluation
+from tests.helpers import to_numpy
 from tests.zoo.common import digits
 
 
@@ -60,7 +63,6 @@ def test_bad_arguments(trained):
 
 def test_every_predict_step_sees_one_batch_shape(trained):
     model, x = trained
-    from zoo import evaluation
 
     batch_sizes = []
 
@@ -108,3 +110,53 @@ def test_each_quantity_compiles_once_per_model_reads_current_weights_and_is_not_
     assert _saved_entries(model, tmp_path / "after.keras") == saved
     reloaded = keras.saving.load_model(tmp_path / "after.keras")
     np.testing.assert_allclose(zoo.posterior_means(reloaded, x), 0.5)
+
+
+# -- importance sampling against the exact log p(x) ------------------------------------------
+# With a 2-D latent, log p(x) = log ∫ p(x|z) p(z) dz is a sum over a grid. Binary vectors of 8
+# dimensions in two clusters; the estimate at k = 4,096 must match it for every prior ×
+# posterior, at the default step (16 examples × 4,096 samples = 65,536 rows, past the 32,768
+# where jaxlib 0.10.2's miscompile began: +1.17 nats) and at 4 examples a step (16,384 rows).
+PRIORS = {"standard_normal": lambda: "standard_normal",
+          "mog": lambda: zoo.priors.MixtureOfGaussians(num_components=5),
+          "vampprior": lambda: zoo.priors.VampPrior(num_components=5)}
+POSTERIORS = {"gaussian": lambda: "gaussian",
+              "planar": lambda: zoo.posteriors.Planar(num_steps=4),
+              "iaf": lambda: zoo.posteriors.IAF(num_steps=2, hidden=(16,))}
+
+
+def two_clusters(n=256):
+    rng = np.random.default_rng(0)
+    x = (rng.random((n, 8)) < np.array([.1, .9, .3, .7, .5, .2, .8, .6])).astype("float32")
+    x[: n // 2, :4] = 1 - x[: n // 2, :4]
+    return x
+
+
+def exact_log_px(model, x, half_width=7.0, points=401):
+    """log Σ_grid p(x|z) p(z) Δz over [−7, 7]², float64; p(x|z) a Bernoulli of the decoder's
+    logits written in numpy, p(z) the model's prior (its density is tested in test_priors)."""
+    grid = np.linspace(-half_width, half_width, points)
+    z = np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2).astype("float32")
+    logits = to_numpy(model.decode(z)).astype("float64")
+    log_pz = to_numpy(model.prior.log_prob(keras.ops.convert_to_tensor(z), model.encode)).astype("float64")
+    log_px_given_z = x.astype("float64") @ logits.T - np.logaddexp(0.0, logits).sum(axis=1)
+    return special.logsumexp(log_px_given_z + log_pz + 2 * np.log(grid[1] - grid[0]), axis=1)
+
+
+@pytest.mark.parametrize("posterior", sorted(POSTERIORS))
+@pytest.mark.parametrize("prior", sorted(PRIORS))
+def test_importance_sampling_matches_quadrature(prior, posterior):
+    keras.utils.set_random_seed(0)
+    x = two_clusters()
+    model = zoo.MLPVAE(input_shape=(8,), latent_dim=2, hidden=(16,), prior=PRIORS[prior](),
+                       posterior=POSTERIORS[posterior]())
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(x, epochs=20, batch_size=64, verbose=0)
+    x = x[::16]
+    exact = exact_log_px(model, x)
+    assert evaluation.importance_sampling_steps(model, len(x), 4096) == (16, 4096)
+    for batch_size in (None, 4):
+        estimate = zoo.log_likelihood(model, x, num_samples=4096, batch_size=batch_size)
+        # Measured: means within 0.003 nats of the quadrature, single examples within 0.021.
+        assert abs(estimate.mean() - exact.mean()) < 0.01, (batch_size, estimate - exact)
+        np.testing.assert_allclose(estimate, exact, atol=0.06, err_msg=f"batch_size={batch_size}")
