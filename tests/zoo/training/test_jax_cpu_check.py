@@ -1,3 +1,6 @@
+import importlib.metadata
+import os
+
 import numpy as np
 import pytest
 
@@ -19,12 +22,39 @@ def test_a_wrong_answer_stops_with_the_fix(monkeypatch):
     p, x, expected = jax_cpu_check._known_answer()
     monkeypatch.setattr(jax_cpu_check, "_known_answer", lambda: (p, x, expected + 1.0))
     monkeypatch.setattr(jax_cpu_check, "_VERIFIED", [])
+    monkeypatch.setenv("XLA_FLAGS", "")
     with pytest.raises(jax_cpu_check.MiscompileError) as error:
         jax_cpu_check.check_reductions()
     message = str(error.value)
     assert "jax-ml/jax#39103" in message and "jaxlib==0.10.1" in message
     assert "XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=" in message
+    assert "before `import zoo`" not in message
     assert not jax_cpu_check._VERIFIED  # checked again next time, not passed
+    monkeypatch.setenv("XLA_FLAGS", jax_cpu_check.FIX_FLAG)  # set, but too late to take effect
+    with pytest.raises(jax_cpu_check.MiscompileError, match="before `import zoo`: import zoo first"):
+        jax_cpu_check.check_reductions()
+
+
+@pytest.mark.parametrize("version, flags, expected", [
+    ("0.10.2", None, jax_cpu_check.FIX_FLAG),
+    ("0.11.1", "--xla_force_host_platform_device_count=2",
+     "--xla_force_host_platform_device_count=2 " + jax_cpu_check.FIX_FLAG),
+    ("0.10.1", None, None),  # no YNN fusion to switch off
+    ("0.12.0", None, None),  # not known to take the flag: an unknown flag aborts JAX
+    ("0.10.2", "--xla_cpu_experimental_ynn_fusion_type=reduce", "--xla_cpu_experimental_ynn_fusion_type=reduce"),
+])
+def test_import_switches_the_fusion_off_where_it_is_known(monkeypatch, version, flags, expected):
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: version)
+    environ = {} if flags is None else {"XLA_FLAGS": flags}
+    changed = jax_cpu_check.disable_ynn_fusion(environ)
+    assert environ.get("XLA_FLAGS") == expected
+    assert changed == (expected is not None and expected != flags)
+
+
+def test_this_process_has_the_fusion_off_if_its_jaxlib_has_it():
+    release = jax_cpu_check._release(importlib.metadata.version("jaxlib"))
+    affected = jax_cpu_check.FUSION_RELEASES[0] <= release < jax_cpu_check.FUSION_RELEASES[1]
+    assert (jax_cpu_check.FIX_FLAG in os.environ.get("XLA_FLAGS", "")) == affected
 
 
 def test_the_zoo_checks_before_it_compiles(monkeypatch):
