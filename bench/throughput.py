@@ -3,9 +3,12 @@
 
     python bench/throughput.py                       # every backend, batch 128 and 20
     python bench/throughput.py --backends jax --batch-sizes 128 --epochs 2
+    python bench/throughput.py --input-shape 784     # the same model on flat vectors
 
 Model: the IWAE paper's 784-200-200-50 tanh MLP VAE, Bernoulli likelihood, analytic KL, Adam
-(lr 1e-3), on static binarized MNIST (50,000 images from ../shared/data). The hand-written
+(lr 1e-3), on static binarized MNIST (50,000 images from ../shared/data), built as users build
+it: ``zoo.MLPVAE(input_shape=(28, 28, 1))``, the presets' and train.py's shape, at compile()'s
+defaults (``--input-shape 784`` times the flat-vector model instead). The hand-written
 loops use each framework natively: JAX a jit'd step with a hand-written Adam, TensorFlow
 tf.function + GradientTape + tf.data, PyTorch a plain loop with torch.optim.Adam (with
 --jit-compile true, its loss and Adam step through torch.compile, as the fit's step is).
@@ -141,12 +144,13 @@ def since(start):
     return tuple(now - then for now, then in zip(clocks(), start))
 
 
-def bench_pairs(x, batch_size, epochs, hand_written, compile_options=None):
+def bench_pairs(x, batch_size, epochs, hand_written, compile_options=None, input_shape=(784,)):
     """Fit epochs and hand-written epochs, interleaved: [(fit (wall, cpu), hand (wall, cpu))].
 
     ``hand_written(x, batch_size)`` returns (run_one_epoch, examples_per_epoch); a dict of
     them ({name: loop}) runs one epoch of each after every fit epoch, and each pair then holds
-    {name: (wall, cpu)} (see ``bench_loops``)."""
+    {name: (wall, cpu)} (see ``bench_loops``). ``x`` is flat (N, 784); the fit sees it with
+    ``input_shape``, the hand-written loops flat."""
     if isinstance(hand_written, dict):
         loops = {name: loop(x, batch_size) for name, loop in hand_written.items()}
         hand_examples = {name: examples for name, (_, examples) in loops.items()}
@@ -160,13 +164,14 @@ def bench_pairs(x, batch_size, epochs, hand_written, compile_options=None):
                     times[name] = since(start)
                 return times
             return epoch, hand_examples
-        pairs, fit_examples, _, model = bench_pairs(x, batch_size, epochs, all_loops, compile_options)
+        pairs, fit_examples, _, model = bench_pairs(x, batch_size, epochs, all_loops, compile_options,
+                                                    input_shape)
         return pairs, fit_examples, hand_examples, model
     import keras
 
     import zoo
 
-    model = zoo.MLPVAE(input_shape=(784,), latent_dim=50, hidden=(200, 200), activation="tanh",
+    model = zoo.MLPVAE(input_shape=input_shape, latent_dim=50, hidden=(200, 200), activation="tanh",
                        likelihood="bernoulli")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), **(compile_options or {}))
     hand_epoch, hand_examples = hand_written(x, batch_size)
@@ -183,7 +188,8 @@ def bench_pairs(x, batch_size, epochs, hand_written, compile_options=None):
             pairs.append((fit, since(start) if times is None else times))
 
     # First in the list, so a fit epoch's time ends before any other callback's epoch end.
-    model.fit(x, batch_size=batch_size, epochs=1 + epochs, verbose=0, callbacks=[Interleave()])
+    model.fit(x.reshape((-1,) + tuple(input_shape)), batch_size=batch_size, epochs=1 + epochs, verbose=0,
+              callbacks=[Interleave()])
     return pairs[1:], len(x), hand_examples, model
 
 
@@ -409,13 +415,14 @@ def run_backend(args):
     x, valid = load_mnist(args.data_dir)
     x = x[: args.max_examples] if args.max_examples else x
     options = compile_options(args)
-    result = {"backend": backend, "keras": keras.__version__, "compile_options": options, "batches": {}}
+    result = {"backend": backend, "keras": keras.__version__, "input_shape": list(args.input_shape),
+              "compile_options": options, "batches": {}}
     for batch_size in args.batch_sizes:
         hand_written = LOOPS[backend]
         if backend == "torch" and options.get("jit_compile"):
             hand_written = {"torch.compile": functools.partial(loop_torch, compiled=True)}
         pairs, fit_examples, hand_examples, model = bench_pairs(x, batch_size, args.epochs, hand_written,
-                                                                 options)
+                                                                 options, args.input_shape)
         loops = {name: summarize([(fit, hand[name]) for fit, hand in pairs], fit_examples, hand_examples[name])
                  for name in hand_written}
         first = next(iter(hand_written))
@@ -438,8 +445,8 @@ def run_backend(args):
               + ", ".join(f"{n['fraction_of_matmul_limit']:.2f} at batch {b}" for b, n in result["batches"].items()),
               flush=True)
     if args.is_images:
-        result["is_eval"] = time_importance_sampling(model, valid[: args.is_images], args.is_samples,
-                                                     args.is_repeats, backend)
+        images = valid[: args.is_images].reshape((-1,) + tuple(args.input_shape))
+        result["is_eval"] = time_importance_sampling(model, images, args.is_samples, args.is_repeats, backend)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     out = pathlib.Path(args.results_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -460,12 +467,17 @@ def main():
     parser.add_argument("--is-samples", type=int, default=1000)
     parser.add_argument("--is-repeats", type=int, default=1,
                         help="IS timings in a row (the median is reported; each run's are kept)")
+    parser.add_argument("--input-shape", default="28,28,1",
+                        help="the model's input_shape: 28,28,1 as the presets and train.py build it, or 784")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--max-examples", type=int, default=None, help="cap the training images (smoke runs)")
     parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.input_shape = tuple(int(d) for d in args.input_shape.split(","))
+    if math.prod(args.input_shape) != 784:
+        parser.error(f"--input-shape {args.input_shape} does not hold a 28×28 image (784 values)")
     if args.worker:
         run_backend(args)
         return 0
@@ -476,6 +488,7 @@ def main():
         if code:
             return code
         rows.append(json.loads((pathlib.Path(args.results_dir) / f"throughput-{backend}.json").read_text()))
+    print(f"\ninput_shape {args.input_shape}, compile() defaults unless given")
     print("\n| backend | batch | steps per execution | fit (examples/s) | hand-written loop | its examples/s "
           "| fit / hand-written, median (range) | same, per CPU second |")
     print("|---|---|---|---|---|---|---|---|")

@@ -46,6 +46,7 @@ def test_throughput_smoke(tmp_path):
     numbers = row["batches"]["100"]
     assert numbers["fit_examples_per_s"] > 0 and numbers["loop_examples_per_s"] > 0
     assert row["is_eval"]["images"] == 20 and row["peak_rss_mb"] > 0
+    assert row["input_shape"] == [28, 28, 1]  # the model users build, not the flat variant
     # 20 images × k = 10 fit in one step of the evaluator.
     assert row["is_eval"]["samples_per_step"] == 200 and len(row["is_eval"]["runs"]) == 1
     if BACKEND == "jax":  # the matmul floor is timed on JAX, beside the evaluation

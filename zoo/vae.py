@@ -380,13 +380,19 @@ class VAE(keras.Model):
 
     def _log_px(self, observed, k, params):
         """log p(x | z_j) on the discrete scale, (k, batch), for ``observed = observe(x, k)`` and
-        the params of k samples per example stacked sample-major, (k·batch, ...)."""
+        the params of k samples per example stacked sample-major, (k·batch, ...).
+
+        Scored on flat (rows, D) views of the data and params: the data's shape is what users
+        see, not what the likelihood sums over, so (28, 28, 1) costs what (784,) does."""
         target, offset = observed
+        target = ops.reshape(target, (-1, self.num_dims))
+        channels = tuple(params.shape[1 + len(self.data_shape):])  # (c,) for c > 1 per dim
         if isinstance(offset, float) and not offset:
             # x broadcasts against the k samples: no k-fold copy of the data (eager PyTorch
             # would make one per evaluation step).
-            params = ops.reshape(params, (k, -1) + tuple(params.shape[1:]))
+            params = ops.reshape(params, (k, -1, self.num_dims) + channels)
             return self.likelihood.log_prob(target, params)
+        params = ops.reshape(params, (-1, self.num_dims) + channels)
         return ops.reshape(self.likelihood.log_prob(target, params) - offset, (k, -1))
 
     # -- inference and generation: what a hierarchical model overrides ------------------------

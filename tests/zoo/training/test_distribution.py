@@ -194,13 +194,13 @@ TWO_PROCESSES = textwrap.dedent("""
     import jax
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     import keras
+    import zoo  # before JAX starts: zoo sets XLA_FLAGS (zoo/training/jax_cpu_check.py)
     process, port = int(sys.argv[1]), sys.argv[2]
     if process >= 0:
         keras.distribution.initialize(job_addresses=f"127.0.0.1:{port}", num_processes=2, process_id=process)
         keras.distribution.set_distribution(keras.distribution.DataParallel(
             devices=keras.distribution.list_devices(), auto_shard_dataset=False))
     import numpy as np
-    import zoo
     from tests.zoo.common import digits
     keras.utils.set_random_seed(0)
     model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,), seed=0)
