@@ -59,6 +59,20 @@ def test_flow_log_det_matches_a_finite_difference_jacobian(flow):
 
 
 @pytest.mark.parametrize("flow", sorted(FLOWS))
+def test_flow_of_k_draws_per_example_is_the_flow_of_each_row(flow):
+    """``transform(z, params, k)`` takes each example's params once for its k draws (no k-fold
+    copy): the same numbers as the params repeated for every row."""
+    model = model_with(FLOWS[flow](), latent_dim=3)
+    params = model.posterior_params(digits(4))
+    z0 = keras.ops.convert_to_tensor(np.random.default_rng(2).normal(size=(5 * 4, 3)).astype("float32"))
+    z, log_det = model.posterior.transform(z0, params, 5)
+    z_rows, log_det_rows = model.posterior.transform(z0, zoo.posteriors.tile_samples(params, 5))
+    assert tuple(z.shape) == (20, 3) and tuple(log_det.shape) == (20,)
+    np.testing.assert_allclose(to_numpy(z), to_numpy(z_rows), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(log_det), to_numpy(log_det_rows), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("flow", sorted(FLOWS))
 def test_flow_density_passes_a_monte_carlo_check(flow):
     """E_{z~q}[r(z)/q(z)] = ∫ r = 1 for any density r: a wrong log q (a constant off, a
     determinant with the wrong sign) moves the mean away from 1."""
