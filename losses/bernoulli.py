@@ -46,11 +46,16 @@ class Bernoulli(Likelihood):
         return bernoulli_log_prob(x, params["logits"])
 
     def summed_log_prob(self, x, params, event_ndim):
+        logits = params["logits"]
+        if keras.backend.backend() != "torch":
+            # Compiled (XLA) the difference fuses into the sum for free, and summing the small
+            # per-pixel terms keeps float32 within 1e-3 nats, whatever order XLA sums in.
+            return sum_over_event_dims(bernoulli_log_prob(x, logits), event_ndim)
         # Σ x·l − Σ softplus(l), the same sum with no elementwise subtraction: eager PyTorch
         # writes one (k, batch, D) array fewer per step; zoo.log_likelihood 8–23% faster on
         # 10,000 images in paired runs (bench/README.md). Float32 error ≤ 1e-3 nats on a
-        # 784-pixel image with logits up to ~±60 (tests/losses/test_bernoulli.py).
-        logits = params["logits"]
+        # 784-pixel image with logits up to ~±60 with torch's pairwise sums
+        # (tests/losses/test_bernoulli.py); XLA's CPU sums without YNNPACK exceeded it.
         return (sum_over_event_dims(x * logits, event_ndim)
                 - sum_over_event_dims(softplus(logits), event_ndim))
 
