@@ -7,7 +7,7 @@
 >>> zoo.log_likelihood(model, x, num_samples=1000)     # importance-sampled log p(x), nats
 """
 
-from zoo.training.jax_cpu_check import disable_ynn_fusion
+from zoo.training.jax_cpu_check import MiscompileError, disable_ynn_fusion
 
 disable_ynn_fusion()  # before JAX first computes: it reads XLA_FLAGS then (jax_cpu_check.py)
 
