@@ -6,7 +6,7 @@ the last axis of a product broadcast over a leading axis, (x·p).sum(−1) − p
 wrong once k·batch passes 32,768 rows (jax-ml/jax#39103; jaxlib 0.10.1 is right).
 ``zoo.log_likelihood`` then returned positive log-probabilities for binary data, and an IWAE
 step of k·batch > 32,768 trained on a wrong bound. The same fusion made image-shaped data's
-IS evaluation 4–5× slower than flat data's (bench/README.md).
+IS evaluation ~5× slower than flat data's (bench/README.md).
 
 Two parts:
 - ``disable_ynn_fusion()``, at ``import zoo``: on jaxlib versions known to have that fusion
