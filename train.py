@@ -41,7 +41,8 @@ def build_parser():
     )
     data = parser.add_argument_group("data")
     data.add_argument("--data", default="digits",
-                      help="digits (bundled, offline) | binarized-mnist (from --data-dir) | mnist | "
+                      help="digits (bundled, offline) | binarized-mnist (static MNIST's official files: from "
+                           "--data-dir, else downloaded once) | mnist | "
                            "fashion-mnist (keras.datasets, needs internet once) | PATH.npz")
     data.add_argument("--npz-key", default="x", help="array name inside a .npz")
     data.add_argument("--npz-labels", default=None, help="label array inside a .npz (for --model conditional)")
@@ -51,8 +52,8 @@ def build_parser():
                       help="grey data in [0, 1] under a Bernoulli likelihood: a fresh binarization each "
                            "training step, validation and test binarized once (the IWAE paper's MNIST)")
     data.add_argument("--data-dir", default=None,
-                      help="folder with binarized_mnist_{train,valid}.npz (default: $VAE_ZOO_DATA or "
-                           "../shared/data); with --data mnist / fashion-mnist, a folder holding a copy "
+                      help="folder with binarized_mnist_{train,valid,test}.npz (default: $VAE_ZOO_DATA, "
+                           "../shared/data or Keras' cache, else downloaded once); with --data mnist / fashion-mnist, a folder holding a copy "
                            "of keras.datasets' mnist.npz / fashion-mnist.npz, read instead of downloading")
     model = parser.add_argument_group("model")
     model.add_argument("--model", default="mlp",

@@ -41,15 +41,15 @@ LAYERS = (784, 200, 200, 50)
 
 
 def load_mnist(data_dir):
-    from zoo.datasets import default_data_dir
+    """Static binarized MNIST's training and validation images, flat float32 (the official files,
+    as zoo.datasets.load("binarized-mnist") reads them: --data-dir, else local, else downloaded)."""
+    import zoo
 
-    folder = pathlib.Path(data_dir) if data_dir else default_data_dir()
-    path = folder / "binarized_mnist_train.npz"
-    if not path.exists():
-        sys.exit(f"throughput.py: {path} not found; pass --data-dir to the folder with binarized MNIST.")
-    x = np.load(path)["x"].reshape(-1, 784).astype("float32")
-    valid = np.load(folder / "binarized_mnist_valid.npz")["x"].reshape(-1, 784).astype("float32")
-    return x, valid
+    try:
+        data = zoo.datasets.load("binarized-mnist", data_dir=data_dir)
+    except zoo.datasets.DataLoadError as error:
+        sys.exit(f"throughput.py: {error}")
+    return data.x_train.reshape(-1, 784), data.x_valid.reshape(-1, 784)
 
 
 def training_flops_per_example():

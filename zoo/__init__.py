@@ -23,6 +23,6 @@ from zoo.models.ladder import LadderVAE
 from zoo import posteriors, priors
 from zoo.evaluation import (active_unit_counts, active_units, bits_per_dim, kl_per_dim, log_likelihood,
                             posterior_means)
-from zoo import presets
+from zoo import presets, protocols
 from zoo.saving import BackupAndRestore, ModelFileError, load_model, save_model
 from zoo import datasets, factory, plots

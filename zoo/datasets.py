@@ -6,6 +6,7 @@ images, split into train / validation / test, and says how many levels the data 
 """
 
 import dataclasses
+import hashlib
 import os
 import pathlib
 
@@ -93,36 +94,141 @@ def binarize(x, seed=0):
 
 NAMES = ("digits", "binarized-mnist", "mnist", "fashion-mnist")
 
+#: Static binarized MNIST (Larochelle & Murray 2011), the fixed binarization static-MNIST papers
+#: use: its public text files (one image a line, 784 values 0/1) and, per split, the image count
+#: and the SHA-256 of the decoded array ``x.astype("uint8").reshape(N, 28, 28).tobytes()``.
+STATIC_MNIST_ORIGIN = ("http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
+                       "binarized_mnist_{split}.amat")
+STATIC_MNIST = {
+    "train": (50000, "43490d4d6ac9002727af4426d8748609fdb7e4094fa65ad8d681ea60082a7a5a"),
+    "valid": (10000, "069b4f0beb389b776478c3e872b4df71c95ac4be64d7cbe6d32e24ebac8e6d5e"),
+    "test": (10000, "ca0294c3b8d984c7a1dc891015a8eea6f37bae59a34e35ea0fc8c47110a8dd86"),
+}
+_STATIC_MNIST_CACHE = "datasets/binarized_mnist"  # under Keras' cache, ~/.keras (or $KERAS_HOME)
+
 
 def default_data_dir():
-    """Where binarized MNIST is looked for: $VAE_ZOO_DATA, else ../shared/data beside the repo."""
+    """Where local data is looked for first: $VAE_ZOO_DATA, else ../shared/data beside the repo."""
     if os.environ.get("VAE_ZOO_DATA"):
         return pathlib.Path(os.environ["VAE_ZOO_DATA"])
     return pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def load(name, key="x", label_key=None, data_dir=None, validation_fraction=0.1, seed=0):
+def static_mnist_folder(data_dir=None, download=True, origin=STATIC_MNIST_ORIGIN, cache_dir=None):
+    """The folder holding ``binarized_mnist_{train,valid,test}.npz``, the official static split.
+
+    ``data_dir`` (or $VAE_ZOO_DATA) names it outright, for machines without internet. Otherwise
+    the files are taken from ../shared/data beside a checkout, else from Keras' cache, where
+    ``download_static_mnist`` puts them the first time (``download=False``: not downloaded).
+    """
+    if data_dir is not None or os.environ.get("VAE_ZOO_DATA"):
+        return pathlib.Path(data_dir) if data_dir is not None else default_data_dir()
+    for folder in (default_data_dir(), _keras_cache(cache_dir)):
+        if all((folder / f"binarized_mnist_{split}.npz").exists() for split in STATIC_MNIST):
+            return folder
+    if not download:
+        return _keras_cache(cache_dir)
+    return download_static_mnist(origin, cache_dir)
+
+
+def download_static_mnist(origin=STATIC_MNIST_ORIGIN, cache_dir=None):
+    """Download the three static binarized MNIST files (``keras.utils.get_file``), check each
+    decoded array against ``STATIC_MNIST``'s SHA-256 and keep it as ``.npz`` in Keras' cache
+    (``cache_dir``, default ~/.keras); returns that folder. Files already there are kept."""
+    import keras
+
+    if cache_dir is not None:  # get_file moves to /tmp/.keras when the folder is not there
+        pathlib.Path(cache_dir).expanduser().mkdir(parents=True, exist_ok=True)
+    folder = _keras_cache(cache_dir)
+    for split, (count, _) in STATIC_MNIST.items():
+        target = folder / f"binarized_mnist_{split}.npz"
+        if target.exists():
+            continue
+        url = origin.format(split=split)
+        try:
+            text = pathlib.Path(keras.utils.get_file(f"binarized_mnist_{split}.amat", url,
+                                                     cache_subdir=_STATIC_MNIST_CACHE, cache_dir=cache_dir))
+        except Exception as error:  # no network, proxy, refused: all end here
+            raise DataLoadError(
+                f"could not download static binarized MNIST ({split}) from {url} ({_reason(error)}). "
+                f"It needs internet once (kept in {folder}); offline, put binarized_mnist_"
+                f"{{train,valid,test}}.npz (key x, uint8 (N, 28, 28)) in a folder and pass --data-dir "
+                f"or set VAE_ZOO_DATA.") from None
+        target = text.parent / target.name  # where get_file put it, should the rule above drift
+        try:
+            x = _decode_amat(text, count, url)
+            _check_static_mnist(x, split, url)
+        finally:  # a bad file is not kept to be read again; a good one is kept as the .npz
+            text.unlink()
+        np.savez_compressed(target, x=x)
+        folder = target.parent
+    return folder
+
+
+def _keras_cache(cache_dir=None):
+    """Where keras.utils.get_file keeps our files: under ``cache_dir``, else $KERAS_HOME or
+    ~/.keras; /tmp/.keras when that is not writable (get_file's own rule)."""
+    home = os.path.expanduser("~")
+    base = cache_dir or os.environ.get("KERAS_HOME") or os.path.join(
+        home if os.access(home, os.W_OK) else "/tmp", ".keras")
+    base = pathlib.Path(base).expanduser()
+    if not os.access(base, os.W_OK):
+        base = pathlib.Path("/tmp/.keras")
+    return base / _STATIC_MNIST_CACHE
+
+
+def _decode_amat(path, count, source):
+    """A .amat text file (one image a line, 784 values 0/1 apart by spaces) as uint8 (N, 28, 28)."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    values = raw[(raw == ord("0")) | (raw == ord("1"))] - ord("0")
+    if values.size != count * 784:
+        raise DataLoadError(f"{source}: expected {count} images of 784 values 0/1, got {values.size} values; "
+                            f"the download is cut short or not the binarized MNIST text file: try again.")
+    return values.reshape(count, 28, 28)
+
+
+def _check_static_mnist(x, split, source):
+    """``x`` is the official static binarization's ``split``, bit for bit, or a DataLoadError."""
+    count, sha256 = STATIC_MNIST[split]
+    x = np.asarray(x)
+    digest = hashlib.sha256(x.astype("uint8").reshape(len(x), 28, 28).tobytes()).hexdigest() \
+        if x.size == count * 784 else None
+    if digest != sha256:
+        found = f"SHA-256 {digest[:12]}…" if digest else f"shape {x.shape}"
+        raise DataLoadError(
+            f"{source} is not the official static binarized MNIST {split} split ({count} images, SHA-256 "
+            f"{sha256[:12]}…; this has {found}). The static protocol needs the official files: delete it "
+            f"to download them again, or pass --data-dir to a folder with the right ones.")
+
+
+def load(name, key="x", label_key=None, data_dir=None, validation_fraction=None, seed=0):
     """Load a dataset by name (see ``NAMES``) or from a ``.npz`` path.
 
     Args:
         name: ``digits``, ``binarized-mnist``, ``mnist``, ``fashion-mnist`` or a path to .npz.
         key, label_key: the arrays to read from a .npz (labels optional).
-        data_dir: folder with ``binarized_mnist_{train,valid}.npz`` (default: ``default_data_dir()``);
-            for ``mnist`` / ``fashion-mnist``, a folder holding a copy of the keras.datasets file
+        data_dir: folder with ``binarized_mnist_{train,valid,test}.npz`` (default: $VAE_ZOO_DATA,
+            ../shared/data, Keras' cache, else downloaded once: ``static_mnist_folder``); for
+            ``mnist`` / ``fashion-mnist``, a folder holding a copy of the keras.datasets file
             (``mnist.npz`` / ``fashion-mnist.npz``: x_train, y_train, x_test, y_test), read
             instead of downloading — for machines without internet.
         validation_fraction: share of the training data held out for validation, in [0, 1);
-            0 trains on all of it (the validation split is then empty).
+            0 trains on all of it (the validation split is then empty). None: 0.1, except for
+            ``binarized-mnist``, whose official split (50,000 / 10,000 / 10,000) is used as it is.
         seed: seed of the shuffle that makes the splits.
     """
+    if name == "binarized-mnist":
+        if validation_fraction is not None:
+            raise ValueError("zoo.datasets.load: binarized-mnist comes with its official validation file "
+                             "(10,000 images), the static protocol's; leave `validation_fraction` out "
+                             f"(got {validation_fraction!r}).")
+        return _binarized_mnist(static_mnist_folder(data_dir))
+    validation_fraction = 0.1 if validation_fraction is None else validation_fraction
     if check_non_negative("validation_fraction", validation_fraction, "zoo.datasets.load") >= 1:
         raise ValueError(f"zoo.datasets.load: `validation_fraction` must be < 1 (the share held out; "
                          f"0: no validation split), got {validation_fraction!r}.")
     if name == "digits":
         return _digits(validation_fraction, seed)
-    if name == "binarized-mnist":
-        return _binarized_mnist(pathlib.Path(data_dir) if data_dir else default_data_dir(),
-                                validation_fraction, seed)
     if name in ("mnist", "fashion-mnist"):
         return _keras_dataset(name, validation_fraction, seed, data_dir)
     if str(name).endswith(".npz") or os.path.exists(str(name)):
@@ -151,20 +257,23 @@ def _digits(validation_fraction, seed):
                    note="scikit-learn's bundled 8×8 digits, 17 grey levels; random 20% test split")
 
 
-def _binarized_mnist(folder, validation_fraction, seed):
-    paths = [folder / f"binarized_mnist_{split}.npz" for split in ("train", "valid")]
-    missing = [str(p) for p in paths if not p.exists()]
+def _binarized_mnist(folder):
+    paths = {split: folder / f"binarized_mnist_{split}.npz" for split in STATIC_MNIST}
+    missing = [str(p) for p in paths.values() if not p.exists()]
     if missing:
         raise DataLoadError(
-            f"binarized MNIST not found at {', '.join(missing)}. Pass --data-dir (or set "
-            f"VAE_ZOO_DATA) to the folder with binarized_mnist_train.npz and _valid.npz."
-        )
-    train, test = (_read_npz(p, "x", None)[0] for p in paths)
-    train, test = (_images(a, p) for a, p in zip((train, test), paths))
-    (x_valid, _), (x_train, _) = _split(train, None, (validation_fraction,), seed)
-    return Dataset("binarized-mnist", x_train, x_valid, test, 2,
-                   note="static binarization (Larochelle & Murray); the test split is the "
-                        "official 10,000-image validation set, since no test file is shipped")
+            f"static binarized MNIST not found at {', '.join(missing)}. The static protocol needs the "
+            f"official binarized_mnist_{{train,valid,test}}.npz: pass --data-dir (or set VAE_ZOO_DATA) to "
+            f"the folder with all three, or leave both out to download them once "
+            f"(zoo.datasets.download_static_mnist).")
+    arrays = {}
+    for split, path in paths.items():
+        x = _read_npz(path, "x", None)[0]
+        _check_static_mnist(x, split, path)
+        arrays[split] = _images(x, path)
+    return Dataset("binarized-mnist", arrays["train"], arrays["valid"], arrays["test"], 2,
+                   note="static binarization (Larochelle & Murray 2011), the official 50,000 / 10,000 / "
+                        f"10,000 split, from {folder}")
 
 
 KERAS_FILE_KEYS = ("x_train", "y_train", "x_test", "y_test")

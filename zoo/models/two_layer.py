@@ -1,4 +1,4 @@
-"""Two stochastic layers (Burda et al. 2016, Table 3): x ↔ h1 ↔ h2, for the VAE and IWAE bounds.
+"""Two stochastic layers (Burda et al. 2016): x ↔ h1 ↔ h2, for the VAE and IWAE bounds.
 
 Generative model:  h2 ~ N(0, I),  h1 ~ p(h1 | h2) = N(μ(h2), σ²(h2)),  x ~ p(x | h1).
 Recognition:       h1 ~ q(h1 | x),  h2 ~ q(h2 | h1).
