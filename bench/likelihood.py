@@ -49,6 +49,7 @@ import math
 import os
 import pathlib
 import platform
+import re
 import resource
 import sys
 import time
@@ -88,7 +89,16 @@ def build_parser():
     parser.add_argument("--lr", type=float, default=None, help="initial Adam learning rate (None: 3e-4 for "
                         "planar_mnist, 1e-3 for the others)")
     parser.add_argument("--adam-epsilon", type=float, default=1e-7,
-                        help="Adam's epsilon: Keras' default 1e-7; the IWAE paper used 1e-4")
+                        help="Adam's epsilon: Keras' default 1e-7; the IWAE paper used 1e-4, the VampPrior code 1e-8")
+    parser.add_argument("--optimizer", choices=("adam", "adam_norm_grad"), default="adam",
+                        help="adam_norm_grad: Adam on per-tensor normalized gradients (zoo.AdamNormGrad, the "
+                             "VampPrior authors' optimizer)")
+    parser.add_argument("--log-var-clip", default=None,
+                        help="clip of every Gaussian head's log-variance, as CLIP:LOW,HIGH, e.g. hard:-6,2 (the "
+                             "VampPrior code's hardtanh); None: the preset's (soft:-12,8 unless it says)")
+    parser.add_argument("--patience-from-epoch", type=int, default=0,
+                        help="count --patience only from this epoch on (Keras' EarlyStopping start_from_epoch; "
+                             "the VampPrior code: after its 100-epoch KL warm-up)")
     parser.add_argument("--decay-decades", type=float, default=None,
                         help="learning rate falls 10^d-fold over the budget (with --lr-decay linear, "
                              "inf: to zero); None: inf with --lr-decay linear, 1 with exponential")
@@ -163,8 +173,9 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
 
     averaging, validating = args.ema_momentum is not None, len(data.x_valid) > 0
     jit_compile = zoo.vae.JIT_COMPILE_OPTIONS[args.jit_compile]
-    model.compile(optimizer=keras.optimizers.Adam(lr, epsilon=args.adam_epsilon, use_ema=averaging,
-                                                  ema_momentum=args.ema_momentum if averaging else 0.99),
+    optimizer = zoo.AdamNormGrad if args.optimizer == "adam_norm_grad" else keras.optimizers.Adam
+    model.compile(optimizer=optimizer(lr, epsilon=args.adam_epsilon, use_ema=averaging,
+                                      ema_momentum=args.ema_momentum if averaging else 0.99),
                   jit_compile=jit_compile)
     budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades, decay=args.lr_decay,
                             warmup_epochs=lr_warmup_epochs)
@@ -175,7 +186,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
     # (IWAE k=50: 27 epochs in 40 min) lost its last unchecked epochs to the restore.
     # With no validation split (--validation-fraction 0) the last weights are kept.
     best = keras.callbacks.EarlyStopping(monitor="val_elbo", mode="max", patience=args.patience,
-                                         restore_best_weights=True)
+                                         restore_best_weights=True, start_from_epoch=args.patience_from_epoch)
     # The averages sit in the model from each validation to the next epoch's start, so the best
     # weights EarlyStopping records (after this callback) and restores at the end are averages.
     # With no validation, fit's end puts the averages in (Adam's finalize_variable_values).
@@ -195,6 +206,9 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
         "jit_compile": model.jit_compile,
         "lr_warmup_epochs": lr_warmup_epochs,
         "adam_epsilon": float(model.optimizer.epsilon),
+        "optimizer": type(model.optimizer).__name__,
+        "patience": args.patience,
+        "patience_from_epoch": args.patience_from_epoch,
         "ema_momentum": args.ema_momentum,
         "kl_warmup_steps": model.kl_warmup_steps,
         "train_wall_minutes": round((time.perf_counter() - wall_start) / 60.0, 3),
@@ -277,6 +291,8 @@ def run_table3(args, backend):
     options = {"seed": args.seed, "dynamic_binarization": args.dynamic_binarization}
     # The warm-up ramps in whichever model trains first; the second phase starts at full weight.
     warmup = {} if args.kl_warmup_steps is None else {"kl_warmup_steps": args.kl_warmup_steps}  # None: the preset's
+    if args.log_var_clip is not None:
+        options["posterior"] = posterior_with_clip(args.model, args.log_var_clip)
     model = zoo.presets.get(args.model, **options, **({} if args.warm_start_minutes else warmup))
     warm_start_model = None
     if args.warm_start_minutes:
@@ -295,6 +311,17 @@ def run_table3(args, backend):
            f"| {result['test_negative_elbo']:.2f} | {result['epochs']} | {result['train_cpu_minutes']:.0f} "
            f"| {result['train_wall_minutes']:.0f} |")
     return result, [row]
+
+
+def posterior_with_clip(preset, clip):
+    """The preset's posterior spec with ``clip`` ("hard:-6,2") as its log-variance clip."""
+    import zoo
+
+    spec = zoo.presets.config(preset).get("posterior", "gaussian")
+    spec = dict(spec) if isinstance(spec, dict) else {"name": spec}
+    kind, _, bounds = clip.partition(":")
+    low, high = (float(bound) for bound in bounds.split(","))
+    return {**spec, "log_var_clip": kind, "log_var_range": (low, high)}
 
 
 def run_grey(args, backend):
@@ -333,6 +360,9 @@ def run_name(args):
             + (f"-lrwarmup{args.lr_warmup_epochs}" if args.lr_warmup_epochs else "")
             + (f"-klwarmup{args.kl_warmup_steps}" if args.kl_warmup_steps else "")
             + (f"-ema{args.ema_momentum:g}" if args.ema_momentum is not None else "")
+            + ("-normgrad" if args.optimizer == "adam_norm_grad" else "")
+            + (f"-{args.log_var_clip.replace(':', '').replace(',', '_')}" if args.log_var_clip else "")
+            + (f"-patiencefrom{args.patience_from_epoch}" if args.patience_from_epoch else "")
             + ("-exponential" if args.lr_decay == "exponential" else "")
             + (f"-valid{args.validation_fraction:g}" if args.validation_fraction not in (None, 0.1) else ""))
 
@@ -354,6 +384,12 @@ def main(argv=None):
     if args.restart_lr is not None and (args.restart_lr <= 0 or not args.warm_start_minutes):
         sys.exit("likelihood.py: --restart-lr must be > 0 and needs --warm-start-minutes (it sets the "
                  "second phase's learning rate).")
+    if args.log_var_clip is not None and (args.model == "grey" or not re.fullmatch(
+            r"(soft|hard):-?[\d.]+,-?[\d.]+", args.log_var_clip)):
+        sys.exit(f"likelihood.py: --log-var-clip takes CLIP:LOW,HIGH with CLIP soft or hard (e.g. hard:-6,2), "
+                 f"for the MNIST presets; got {args.log_var_clip!r}.")
+    if args.patience_from_epoch < 0 or args.patience < 1:
+        sys.exit("likelihood.py: --patience must be >= 1 and --patience-from-epoch >= 0.")
     if args.validation_fraction is not None and args.model != "grey" and not args.dynamic_binarization:
         sys.exit("likelihood.py: --validation-fraction applies to grey data (--dynamic-binarization or grey); "
                  "static MNIST's protocol uses its official validation file.")

@@ -120,14 +120,24 @@ def test_likelihood_without_validation_smoke(tmp_path):
 
 
 @needs_binarized_mnist
-def test_likelihood_on_static_mnist_records_its_protocol(tmp_path):
+def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options(tmp_path):
     # The official three files; the paper's number is only printed beside ours at its own k.
-    result = run_bench("likelihood.py", ["--model", "iwae_mnist", "--minutes", "0.01", "--max-examples", "100",
-                                         "--eval-samples", "5"], tmp_path)
-    row = json.loads((tmp_path / f"likelihood-iwae_mnist-{BACKEND}.json").read_text())["results"]
+    # The VampPrior authors' options: normalized gradients, a hard log-variance clip, patience
+    # counted after the warm-up.
+    result = run_bench("likelihood.py", ["--model", "vampprior_mnist", "--minutes", "0.02", "--max-examples", "100",
+                                         "--eval-samples", "5", "--optimizer", "adam_norm_grad",
+                                         "--log-var-clip", "hard:-6,2", "--patience-from-epoch", "3",
+                                         "--adam-epsilon", "1e-8"], tmp_path)
+    name = f"likelihood-vampprior_mnist-normgrad-hard-6_2-patiencefrom3-{BACKEND}"
+    row = json.loads((tmp_path / f"{name}.json").read_text())["results"]
     assert row["protocol"] == "static-mnist" and row["estimator"] == "IS, k = 5"
     assert row["paper_test_nll"] is None and row["paper_protocol"] == "static-mnist, IS, k = 5000"
-    assert f"| iwae_mnist | static-mnist | {BACKEND} | — |" in result.stdout
+    assert f"| vampprior_mnist | static-mnist | {BACKEND} | — |" in result.stdout
+    assert row["optimizer"] == "AdamNormGrad" and row["patience_from_epoch"] == 3
+    import zoo
+
+    model = zoo.load_model(tmp_path / f"{name}.keras")
+    assert model.posterior.log_var_clip == "hard" and model.posterior.log_var_range == (-6.0, 2.0)
 
 
 @pytest.mark.parametrize("validation_images", [64, 0])
@@ -211,6 +221,9 @@ def test_the_learning_rate_decay_defaults_follow_its_shape(arguments, decay, dec
     (["--model", "iwae_mnist", "--dynamic-binarization", "--validation-fraction", "1"], r"--validation-fraction must be in \[0, 1\)"),
     (["--model", "grey", "--validation-fraction", "-0.1"], r"--validation-fraction must be in \[0, 1\)"),
     (["--model", "iwae_mnist", "--validation-fraction", "0"], "static MNIST's protocol uses its official validation file"),
+    (["--model", "vampprior_mnist", "--log-var-clip", "hard"], "--log-var-clip takes CLIP:LOW,HIGH"),
+    (["--model", "grey", "--log-var-clip", "hard:-6,2"], "for the MNIST presets"),
+    (["--model", "vampprior_mnist", "--patience-from-epoch", "-1"], "--patience-from-epoch >= 0"),
     (["--model", "iwae_mnist", "--lr-decay", "exponential", "--decay-decades", "inf"], "needs --lr-decay linear"),
     (["--model", "iwae_mnist", "--decay-decades", "-1"], "--decay-decades must be >= 0"),
     (["--model", "iwae_mnist", "--batch-size", "0"], "--batch-size must be >= 1"),

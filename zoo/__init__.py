@@ -13,6 +13,7 @@ disable_ynn_fusion()  # before JAX first computes: it reads XLA_FLAGS then (jax_
 
 from zoo.heads import LikelihoodHead
 from zoo.training.callbacks import EpochTimer, HistoryCSV, ProgressBar, StopOnNaN, TimeBudget
+from zoo.training.optimizers import AdamNormGrad
 from zoo.vae import VAE
 from zoo.models.mlp import MLPVAE
 from zoo.models.conv import ConvVAE

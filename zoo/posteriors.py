@@ -22,14 +22,20 @@ from keras import ops
 
 from losses.base import LOG_2PI, check_integer, check_non_negative, from_registry, random_normal, soft_clip
 
-# Posterior log-variances are soft-clipped here: σ_q ∈ [e^-6, e^4] keeps exp() finite.
+# Posterior log-variances are soft-clipped here by default: σ_q ∈ [e^-6, e^4] keeps exp() finite.
 MIN_LOG_VAR, MAX_LOG_VAR = -12.0, 8.0
+LOG_VAR_CLIPS = ("soft", "hard")
 
 
-def split_gaussian(params):
-    """(mean, log_var) from a layer's 2·n outputs, the log-variance soft-clipped."""
+def split_gaussian(params, log_var_range=(MIN_LOG_VAR, MAX_LOG_VAR), log_var_clip="soft"):
+    """(mean, log_var) from a layer's 2·n outputs, the log-variance clipped into ``log_var_range``:
+    smoothly (``"soft"``, ``losses.soft_clip``) or as a hardtanh (``"hard"``: no gradient outside
+    it, the VampPrior authors' code's [−6, 2])."""
     mean, log_var = ops.split(params, 2, axis=-1)
-    return mean, soft_clip(log_var, MIN_LOG_VAR, MAX_LOG_VAR)
+    low, high = log_var_range
+    if log_var_clip == "hard":
+        return mean, ops.clip(log_var, low, high)
+    return mean, soft_clip(log_var, low, high)
 
 
 def tile_samples(tensor, k):
@@ -74,6 +80,28 @@ class DiagonalGaussian(keras.layers.Layer):
     has_analytic_kl = True
     is_flow = False
 
+    def __init__(self, log_var_range=(MIN_LOG_VAR, MAX_LOG_VAR), log_var_clip="soft", **kwargs):
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        if log_var_clip not in LOG_VAR_CLIPS:
+            raise ValueError(f"{owner}: log_var_clip must be one of {', '.join(LOG_VAR_CLIPS)}, got {log_var_clip!r}.")
+        try:
+            low, high = (float(bound) for bound in log_var_range)
+        except (TypeError, ValueError):
+            low = high = None
+        if low is None or not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"{owner}: log_var_range must be two finite numbers (low, high) with low < high, "
+                             f"e.g. (-6, 2); got {log_var_range!r}.")
+        self.log_var_range, self.log_var_clip = (low, high), log_var_clip
+
+    def get_config(self):
+        return {**super().get_config(), "log_var_range": list(self.log_var_range), "log_var_clip": self.log_var_clip}
+
+    def split(self, params):
+        """(mean, log_var) of a Gaussian head with this posterior's clip: the model's other
+        Gaussian heads (a hierarchy's lower q and p layers) clip alike."""
+        return split_gaussian(params, self.log_var_range, self.log_var_clip)
+
     def get_build_config(self):
         return None  # built by the model that owns it, with the model's latent size
 
@@ -105,7 +133,7 @@ class DiagonalGaussian(keras.layers.Layer):
 
     def gaussian(self, params):
         """The base Gaussian's (mean, log_var), each (batch, latent_dim)."""
-        return split_gaussian(params[:, : 2 * self.latent_dim])
+        return self.split(params[:, : 2 * self.latent_dim])
 
     def sample(self, params, k, seed, with_log_q=True):
         """k draws per example: z (k·batch, latent_dim), log q(z|x) (k·batch,; None unless

@@ -149,3 +149,45 @@ def test_each_flow_passes_the_family_checks(flow, tmp_path):
 
     run_family_checks(lambda: zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,),
                                          posterior=FLOWS[flow]()), digits(), tmp_path)
+
+
+def test_the_log_variance_clip_is_soft_by_default_and_hard_on_request():
+    raw = np.array([[0.0, 0.0, 0.0, -10.0, -3.0, 5.0]], "float32")  # mean (3), log-variance (3)
+    soft = zoo.posteriors.DiagonalGaussian()
+    hard = zoo.posteriors.get("gaussian", log_var_range=(-6, 2), log_var_clip="hard")
+    np.testing.assert_allclose(to_numpy(hard.split(keras.ops.convert_to_tensor(raw))[1]), [[-6.0, -3.0, 2.0]])
+    soft_log_var = to_numpy(soft.split(keras.ops.convert_to_tensor(raw))[1])
+    np.testing.assert_allclose(soft_log_var, [[-10.0, -3.0, 5.0]], atol=1e-4)  # inside (−12, 8): unchanged
+    assert hard.get_config()["log_var_range"] == [-6.0, 2.0] and hard.get_config()["log_var_clip"] == "hard"
+
+
+def test_a_hierarchys_every_gaussian_head_takes_the_posteriors_clip(tmp_path):
+    # The VampPrior authors clip q(z2|x), q(z1|x, z2) and p(z1|z2) alike: so does HVAE.
+    posterior = {"name": "gaussian", "log_var_range": (-1.0, 0.5), "log_var_clip": "hard"}
+    model = zoo.presets.get("hvae_vampprior_mnist", input_shape=(8, 8, 1), latent_dim=3, hidden_dim=3,
+                            hidden=(8,), prior="standard_normal", posterior=posterior, kl_warmup_steps=0)
+    rng = np.random.default_rng(0)
+    for variable in model.trainable_variables:  # large weights: raw log-variances far outside the range
+        variable.assign(rng.normal(scale=3.0, size=variable.shape))
+    x = keras.ops.convert_to_tensor(digits(16))
+    z2_log_var = to_numpy(model.posterior.gaussian(model.posterior_params(x))[1])
+    z1_log_var = to_numpy(model.encode_z1(model.encoder_z1_x(x), model.posterior.gaussian(model.posterior_params(x))[0])[1])
+    p_log_var = to_numpy(model.prior_z1_params(keras.ops.ones((16, 3)))[1])
+    for log_var in (z2_log_var, z1_log_var, p_log_var):
+        assert log_var.min() == -1.0 and log_var.max() == 0.5, (log_var.min(), log_var.max())
+    path = tmp_path / "h.keras"
+    zoo.save_model(model, path)
+    loaded = zoo.load_model(path)
+    assert loaded.posterior.log_var_clip == "hard" and loaded.posterior.log_var_range == (-1.0, 0.5)
+    np.testing.assert_allclose(to_numpy(loaded.prior_z1_params(keras.ops.ones((16, 3)))[1]), p_log_var)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"log_var_clip": "tanh"}, "log_var_clip must be one of soft, hard"),
+    ({"log_var_range": (2, -6)}, "low < high"),
+    ({"log_var_range": (-6, float("inf"))}, "two finite numbers"),
+    ({"log_var_range": 2}, "two finite numbers"),
+])
+def test_bad_log_variance_clips_are_named(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        zoo.posteriors.Planar(num_steps=2, **arguments)

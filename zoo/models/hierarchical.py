@@ -17,7 +17,7 @@ from keras import ops
 import losses
 from losses.base import check_integer
 from zoo.models.mlp import MLPVAE, mlp
-from zoo.posteriors import sample_diagonal_gaussian, split_gaussian, tile_samples
+from zoo.posteriors import sample_diagonal_gaussian, tile_samples
 from zoo.vae import VAE
 
 
@@ -88,11 +88,11 @@ class HVAE(MLPVAE):
         """q(z1 | x, z2): (mean, log_var), each (batch, hidden_dim), from x's branch
         ``encoder_z1_x(x)`` and z2."""
         features = ops.concatenate([x_features, self.encoder_z1_z2(z2)], axis=-1)
-        return split_gaussian(self.posterior_z1(self.encoder_z1_joint(features)))
+        return self.posterior.split(self.posterior_z1(self.encoder_z1_joint(features)))
 
     def prior_z1_params(self, z2):
         """p(z1 | z2): (mean, log_var)."""
-        return split_gaussian(self.prior_z1(self.prior_z1_net(z2)))
+        return self.posterior.split(self.prior_z1(self.prior_z1_net(z2)))
 
     def decode_both(self, z1, z2):
         """p(x | z1, z2): the likelihood's params."""

@@ -19,7 +19,7 @@ from keras import ops
 import losses
 from losses.base import check_integer
 from zoo.models.mlp import mlp
-from zoo.posteriors import sample_diagonal_gaussian, split_gaussian, tile_samples
+from zoo.posteriors import sample_diagonal_gaussian, tile_samples
 from zoo.vae import VAE
 
 
@@ -109,14 +109,14 @@ class LadderVAE(VAE):
 
     def prior_params(self, i, z_above):
         """p(z_{i+1} | z_{i+2}) for 0-based i: (mean, log_var)."""
-        return split_gaussian(self.priors_down[i](self.blocks_down[i](z_above)))
+        return self.posterior.split(self.priors_down[i](self.blocks_down[i](z_above)))
 
     def _posteriors_down(self, features, z_top, k, sample):
         """Walk down from z_L: each layer's merged posterior, then a draw (``sample``) or its
         mean; returns the latents bottom to top and Σ log q of the draws below the top."""
         latents, log_q = [z_top], 0.0
         for i in reversed(range(len(self.latent_dims) - 1)):
-            estimate = [tile_samples(t, k) for t in split_gaussian(self.estimates[i](features[i]))]
+            estimate = [tile_samples(t, k) for t in self.posterior.split(self.estimates[i](features[i]))]
             mean, log_var = precision_weighted(*estimate, *self.prior_params(i, latents[0]))
             if sample:
                 z, log_q_i, _, _ = sample_diagonal_gaussian(mean, log_var, 1, self.seed_generator, copies=k)

@@ -16,7 +16,7 @@ from keras import ops
 
 import losses
 from zoo.models.mlp import MLPVAE, mlp
-from zoo.posteriors import sample_diagonal_gaussian, split_gaussian
+from zoo.posteriors import sample_diagonal_gaussian
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -73,11 +73,11 @@ class TwoLayerVAE(MLPVAE):
     def encode(self, x, condition=None):
         """q(h2 | h1 = E[h1 | x]): the top layer's (z_mean, z_log_var)."""
         h1_mean, _ = self.encode_h1(x)
-        return split_gaussian(self.posterior2(self.encoder2(h1_mean)))
+        return self.posterior.split(self.posterior2(self.encoder2(h1_mean)))
 
     def prior_h1(self, h2):
         """p(h1 | h2): (mean, log_var)."""
-        return split_gaussian(self.prior1(self.decoder2(h2)))
+        return self.posterior.split(self.prior1(self.decoder2(h2)))
 
     def decode_h1(self, h1):
         return self.head(self.decoder(h1))
@@ -91,7 +91,7 @@ class TwoLayerVAE(MLPVAE):
 
     def sample_posterior(self, x, k, condition=None, with_log_q=True):
         h1, log_q1, _, _ = self.posterior.sample(self.posterior_params(x), k, self.seed_generator)
-        h2_mean, h2_log_var = split_gaussian(self.posterior2(self.encoder2(h1)))
+        h2_mean, h2_log_var = self.posterior.split(self.posterior2(self.encoder2(h1)))
         h2, log_q2, _, _ = sample_diagonal_gaussian(h2_mean, h2_log_var, 1, self.seed_generator, copies=k)
         return (h1, h2), log_q1 + log_q2, h2_mean, h2_log_var
 

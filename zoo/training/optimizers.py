@@ -1,0 +1,34 @@
+"""Optimizers the papers' code used where Keras has no equivalent."""
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class AdamNormGrad(keras.optimizers.Adam):
+    """Adam on per-tensor normalized gradients: each variable's gradient g becomes
+    g / (‖g‖₂ + ``norm_epsilon``) before Adam sees it (the VampPrior authors' ``AdamNormGrad``,
+    Tomczak & Welling 2018, with lr 5e-4 and ε 1e-8).
+
+    Every tensor then moves at Adam's pace whatever its gradient's scale. The normalization acts
+    on the gradients of each step as ``apply`` receives them, before Keras' clipping
+    (``clipnorm`` and the like, which then see unit norms) and gradient accumulation. All other
+    arguments are ``keras.optimizers.Adam``'s.
+    """
+
+    def __init__(self, learning_rate=5e-4, epsilon=1e-8, norm_epsilon=1e-7, **kwargs):
+        if kwargs.get("loss_scale_factor") is not None:
+            raise ValueError("AdamNormGrad: loss_scale_factor would be unscaled after the normalization "
+                             "has removed it; leave it out (the normalized gradient does not depend on it).")
+        super().__init__(learning_rate=learning_rate, epsilon=epsilon, **kwargs)
+        if not norm_epsilon > 0:
+            raise ValueError(f"AdamNormGrad: norm_epsilon must be > 0, got {norm_epsilon!r}.")
+        self.norm_epsilon = float(norm_epsilon)
+
+    def apply(self, grads, trainable_variables=None):
+        grads = [None if g is None else g / (ops.sqrt(ops.sum(ops.square(g))) + self.norm_epsilon)
+                 for g in grads]
+        return super().apply(grads, trainable_variables)
+
+    def get_config(self):
+        return {**super().get_config(), "norm_epsilon": self.norm_epsilon}
