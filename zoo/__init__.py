@@ -21,7 +21,7 @@ from zoo.models.conditional import ConditionalVAE
 from zoo.models.two_layer import TwoLayerVAE
 from zoo.models.hierarchical import HVAE
 from zoo.models.ladder import LadderVAE
-from zoo import posteriors, priors
+from zoo import bounds, posteriors, priors
 from zoo.evaluation import (active_unit_counts, active_units, bits_per_dim, kl_per_dim, log_likelihood,
                             posterior_means)
 from zoo import presets, protocols

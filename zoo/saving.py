@@ -13,6 +13,8 @@ import zipfile
 
 import keras
 
+from zoo.training import keras_internals
+
 
 class ModelFileError(ValueError):
     """A model file or checkpoint cannot be used; the message says why and what to do."""
@@ -95,14 +97,14 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         # batch-end callbacks asynchronously (see zoo.training.callbacks.StopOnNaN).
         self.async_safe = self.save_freq == "epoch" or self.save_freq is False
 
-    def _load_model(self):
+    def _load_model(self):  # keras_internals.USED["_load_model"]
         # Keras falls back to the previous checkpoint only on an OSError (damaged weights); a
         # kill while it rewrites training_metadata.json leaves that file empty or cut, which
         # json raises as a ValueError. Report it as the damage it is, so the fallback runs.
         try:
-            super()._load_model()
+            super()._load_model()  # keras_internals.USED["_load_model"]
         except json.JSONDecodeError as error:
-            raise OSError(f"{self._training_metadata_path} is damaged ({error})") from error
+            raise OSError(f"{keras_internals.training_metadata_path(self)} is damaged ({error})") from error
 
     def on_train_begin(self, logs=None):
         try:

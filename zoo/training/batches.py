@@ -26,20 +26,30 @@ def arrays(x):
     return bool(leaves) and all(isinstance(leaf, np.ndarray) for leaf in leaves)
 
 
-class ContiguousBatches(keras.utils.PyDataset):
-    """Batches of ``x`` (an array or a tuple of arrays of one length) in a fresh order each
-    epoch (``shuffle``; numpy's global generator, which ``keras.utils.set_random_seed`` seeds),
-    each a view of that epoch's permuted copy; items are ``(x_batch,)``. PyTorch's ``fit``
-    takes them through ``torch_loader``."""
+class ArrayBatches(keras.utils.PyDataset):
+    """The base of the zoo's batchings of numpy data: ``x`` (an array or a tuple of arrays of
+    one length) in batches of ``batch_size`` (the last holds the rest), in a fresh order each
+    epoch if ``shuffle`` (numpy's global generator, which ``keras.utils.set_random_seed`` seeds)."""
 
-    def __init__(self, x, batch_size, shuffle=True):
+    def __init__(self, x, batch_size, shuffle):
         super().__init__()
         self.x = x
         self.size = len(keras.tree.flatten(x)[0])
         if self.size == 0:
-            raise ValueError("ContiguousBatches: the data is empty.")
+            raise ValueError(f"{type(self).__name__}: the data is empty.")
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
+
+    def __len__(self):
+        return math.ceil(self.size / self.batch_size)
+
+
+class ContiguousBatches(ArrayBatches):
+    """Batches each a view of the epoch's permuted copy of ``x``; items are ``(x_batch,)``.
+    PyTorch's ``fit`` takes them through ``torch_loader``."""
+
+    def __init__(self, x, batch_size, shuffle=True):
+        super().__init__(x, batch_size, shuffle)
         self.epoch = None
         self._buffers = [None, None]  # the two epochs' permuted copies (on_epoch_end)
         self._turn = 1  # which of them holds the current epoch
@@ -53,9 +63,6 @@ class ContiguousBatches(keras.utils.PyDataset):
             return False
         leaves = keras.tree.flatten(x) if isinstance(x, (tuple, list)) else [x]
         return len({len(leaf) for leaf in leaves}) == 1 and sum(leaf.nbytes for leaf in leaves) <= MAX_BYTES
-
-    def __len__(self):
-        return math.ceil(self.size / self.batch_size)
 
     def __getitem__(self, index):
         self._unread = False

@@ -6,6 +6,7 @@ import time
 import keras
 
 from losses.base import check_integer, check_non_negative, check_positive
+from zoo.training import keras_internals
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -192,7 +193,7 @@ class HistoryCSV(keras.callbacks.CSVLogger):
         import csv
         import os
 
-        first = getattr(self.model, "_initial_epoch", None) or 0
+        first = keras_internals.initial_epoch(self.model)
         if os.path.exists(self.filename):
             with open(self.filename, newline="") as handle:
                 rows = list(csv.reader(handle, delimiter=self.sep))

@@ -22,6 +22,8 @@ import math
 import numpy as np
 import keras
 
+from zoo.training.batches import ArrayBatches
+
 
 _ENTERED = []  # the MirroredStrategy scope data_parallel() entered on TensorFlow
 
@@ -99,7 +101,7 @@ def round_up(size, multiple):
     return multiple * math.ceil(size / multiple)
 
 
-class PaddedBatches(keras.utils.PyDataset):
+class PaddedBatches(ArrayBatches):
     """Batches of numpy arrays, each padded to a multiple of ``multiple`` examples, weighted 0.
 
     Args:
@@ -114,18 +116,9 @@ class PaddedBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, x, batch_size, multiple, shuffle=False):
-        super().__init__()
-        self.x = x
-        self.size = len(keras.tree.flatten(x)[0])
-        if self.size == 0:
-            raise ValueError("PaddedBatches: the data is empty.")
-        self.batch_size = int(batch_size)
+        super().__init__(x, batch_size, shuffle)
         self.multiple = int(multiple)
-        self.shuffle = shuffle
         self.order = np.random.permutation(self.size) if shuffle else np.arange(self.size)
-
-    def __len__(self):
-        return math.ceil(self.size / self.batch_size)
 
     def __getitem__(self, index):
         chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]

@@ -37,6 +37,7 @@ import warnings
 import keras
 
 from losses.base import torch_graph_draws
+from zoo.training import keras_internals
 
 
 #: Eager calls of a step before the default ("auto") path traces it. Tracing the MLP VAE's
@@ -75,17 +76,16 @@ def _variables(model, training):
 def _loss_and_updates(model, trainable, non_trainable, metrics_values, data, training):
     """Forward pass and loss, as Keras' JAX trainer's ``compute_loss_and_updates``."""
     x, y, sample_weight = data
-    kwargs = {"training": training} if model._call_has_training_arg else {}
+    kwargs = {"training": training} if keras_internals.call_has_training_arg(model) else {}
     y_pred, non_trainable, forward_losses = model.stateless_call(
         trainable, non_trainable, x, return_losses=True, **kwargs)
     if forward_losses:  # add_loss() terms reach compute_loss, as in Keras' JAX trainer
-        model._losses_override.clear()
-        model._losses_override = forward_losses
+        keras_internals.set_forward_losses(model, forward_losses)
     loss, (_, non_trainable, metrics_values) = model.stateless_compute_loss(
         trainable, non_trainable, metrics_values, x=x, y=y, y_pred=y_pred,
         sample_weight=sample_weight, training=training)
     if forward_losses:
-        model._losses_override.clear()
+        keras_internals.set_forward_losses(model, [])
     return loss, y_pred, non_trainable, metrics_values
 
 
@@ -97,7 +97,7 @@ def _logs_and_metrics(model, metrics_values, loss, data, y_pred):
     y_pred = keras.tree.map_structure(lambda t: t.detach() if isinstance(t, torch.Tensor) else t, y_pred)
     metrics_variables = model.metrics_variables
     with keras.StatelessScope(state_mapping=list(zip(metrics_variables, metrics_values))) as scope:
-        model._loss_tracker.update_state(
+        keras_internals.loss_tracker(model).update_state(
             loss.detach(), sample_weight=next(t for t in keras.tree.flatten(x) if t is not None).shape[0])
         logs = model.compute_metrics(x, y, y_pred, sample_weight)
     metrics_values = [value if (new := scope.get_current_value(variable)) is None else new
@@ -169,13 +169,13 @@ def _compiled(model, keras_function, training, compiler):
         # Keras assigns a PyTorch variable in place, so its tensor is read once, not per step
         # (``Variable.value`` costs ~3 µs, ~0.3 ms a step over the VAE's 44 variables). The
         # stored tensor itself: ``value`` could hand back an autocast copy, which writes miss.
-        return [variable.value if getattr(variable, "_value", None) is None else variable._value
-                for group in groups for variable in group]
+        return [variable.value if keras_internals.variable_storage(variable) is None
+                else keras_internals.variable_storage(variable) for group in groups for variable in group]
 
     def values():
         tensors = traced["tensors"]
         # (A Keras without ``_value`` re-reads every step: slower, still right.)
-        if any(getattr(variable, "_value", None) is not tensor
+        if any(keras_internals.variable_storage(variable) is not tensor
                for variable, tensor in zip(traced["variables"], tensors)):
             tensors = traced["tensors"] = storage(traced["groups"])
         return tensors
