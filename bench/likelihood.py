@@ -71,6 +71,8 @@ DEFAULT_BATCH_SIZE = {"iwae_mnist": 128, "iwae_mnist_k5": 32, "iwae_mnist_k50": 
 # Adam's initial rate where 1e-3 fails: the 80-step planar flow's training loss diverged within
 # three epochs at 1e-3 (KL 25 → 300 nats) and did not at 3e-4 (training data only).
 DEFAULT_LR = {"planar_mnist": 3e-4}
+#: --optimizer's choices: the zoo's optimizers by name (adam: keras.optimizers.Adam).
+OPTIMIZERS = {"adam": "Adam", "adam_norm_grad": "AdamNormGrad", "adam_clipped": "AdamClipped"}
 GREY_LIKELIHOODS = (
     ("discretized_logistic", {}), ("gaussian", {"scale": "learned"}), ("sigma_vae", {}),
     ("laplace", {"scale": "learned"}), ("logistic", {"scale": "learned"}),
@@ -90,9 +92,10 @@ def build_parser():
                         "planar_mnist, 1e-3 for the others)")
     parser.add_argument("--adam-epsilon", type=float, default=1e-7,
                         help="Adam's epsilon: Keras' default 1e-7; the IWAE paper used 1e-4, the VampPrior code 1e-8")
-    parser.add_argument("--optimizer", choices=("adam", "adam_norm_grad"), default="adam",
+    parser.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam",
                         help="adam_norm_grad: Adam on per-tensor normalized gradients (zoo.AdamNormGrad, the "
-                             "VampPrior authors' optimizer)")
+                             "VampPrior authors' optimizer); adam_clipped: gradients clipped to total norm 4, "
+                             "then each element to ±0.9 (zoo.AdamClipped, the Ladder VAE authors')")
     parser.add_argument("--log-var-clip", default=None,
                         help="clip of every Gaussian head's log-variance, as CLIP:LOW,HIGH, e.g. hard:-6,2 (the "
                              "VampPrior code's hardtanh); None: the preset's (soft:-12,8 unless it says)")
@@ -140,6 +143,9 @@ def build_parser():
                         help="folder with binarized_mnist_{train,valid,test}.npz (default: $VAE_ZOO_DATA, "
                              "../shared/data, Keras' cache, else downloaded once); with --dynamic-binarization, "
                              "a folder with a copy of keras.datasets' mnist.npz (default: download it)")
+    parser.add_argument("--save-preset", default=None, metavar="DIR",
+                        help="MNIST presets: write the trained model as a preset folder (zoo.save_preset) with "
+                             "the run's protocol, command, scores and fingerprint in its metadata")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                         help="model.compile's jit_compile (auto: XLA on TensorFlow and JAX, eager on PyTorch)")
@@ -173,7 +179,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
 
     averaging, validating = args.ema_momentum is not None, len(data.x_valid) > 0
     jit_compile = zoo.vae.JIT_COMPILE_OPTIONS[args.jit_compile]
-    optimizer = zoo.AdamNormGrad if args.optimizer == "adam_norm_grad" else keras.optimizers.Adam
+    optimizer = getattr(zoo, OPTIMIZERS[args.optimizer], None) or keras.optimizers.Adam
     model.compile(optimizer=optimizer(lr, epsilon=args.adam_epsilon, use_ema=averaging,
                                       ema_momentum=args.ema_momentum if averaging else 0.99),
                   jit_compile=jit_compile)
@@ -307,6 +313,18 @@ def run_table3(args, backend):
                   paper_test_nll=paper, paper_source=entry.source if paper is not None else None,
                   paper_protocol=entry and f"{entry.protocol}, {entry.estimator}")
     zoo.save_model(model, pathlib.Path(args.results_dir) / f"likelihood-{run_name(args)}-{backend}.keras")
+    if args.save_preset:
+        result["fingerprint"] = {"images": min(1000, len(data.x_test)), "k": 1000, "seed": 0,
+                                 "log_px": round(zoo.trained.fingerprint(model, data.x_test[:1000]), 4)}
+        zoo.save_preset(model, args.save_preset, overwrite=True, preset=args.model, protocol=protocol,
+                        protocol_description=zoo.protocols.PROTOCOLS[protocol].describe(),
+                        command=" ".join(["python", "bench/likelihood.py"] + sys.argv[1:]),
+                        training_images=len(data.x_train), epochs=result["epochs"],
+                        train_wall_minutes=result["train_wall_minutes"],
+                        test_negative_elbo=result["test_negative_elbo"],
+                        test_nll=result["test_nll"], test_nll_k=args.eval_samples,
+                        paper_test_nll=paper, paper_source=result["paper_source"],
+                        fingerprint=result["fingerprint"])
     row = (f"| {args.model} | {protocol} | {backend} | {'—' if paper is None else f'{paper:.2f}'} | {result['test_nll']:.2f} "
            f"| {result['test_negative_elbo']:.2f} | {result['epochs']} | {result['train_cpu_minutes']:.0f} "
            f"| {result['train_wall_minutes']:.0f} |")
@@ -360,7 +378,7 @@ def run_name(args):
             + (f"-lrwarmup{args.lr_warmup_epochs}" if args.lr_warmup_epochs else "")
             + (f"-klwarmup{args.kl_warmup_steps}" if args.kl_warmup_steps else "")
             + (f"-ema{args.ema_momentum:g}" if args.ema_momentum is not None else "")
-            + ("-normgrad" if args.optimizer == "adam_norm_grad" else "")
+            + ({"adam_norm_grad": "-normgrad", "adam_clipped": "-clipped"}.get(args.optimizer, ""))
             + (f"-{args.log_var_clip.replace(':', '').replace(',', '_')}" if args.log_var_clip else "")
             + (f"-patiencefrom{args.patience_from_epoch}" if args.patience_from_epoch else "")
             + ("-exponential" if args.lr_decay == "exponential" else "")
@@ -384,6 +402,8 @@ def main(argv=None):
     if args.restart_lr is not None and (args.restart_lr <= 0 or not args.warm_start_minutes):
         sys.exit("likelihood.py: --restart-lr must be > 0 and needs --warm-start-minutes (it sets the "
                  "second phase's learning rate).")
+    if args.save_preset and args.model == "grey":
+        sys.exit("likelihood.py: --save-preset applies to the MNIST presets (grey trains several models).")
     if args.log_var_clip is not None and (args.model == "grey" or not re.fullmatch(
             r"(soft|hard):-?[\d.]+,-?[\d.]+", args.log_var_clip)):
         sys.exit(f"likelihood.py: --log-var-clip takes CLIP:LOW,HIGH with CLIP soft or hard (e.g. hard:-6,2), "

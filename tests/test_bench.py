@@ -105,6 +105,7 @@ def test_likelihood_warm_start_smoke(tmp_path):
     assert 0 <= row["active_units"] <= 50 and 0 <= row["active_units_h1"] <= 100
 
 
+@pytest.mark.once
 def test_likelihood_without_validation_smoke(tmp_path):
     # --validation-fraction 0 (grey data: digits here, grey MNIST with --dynamic-binarization):
     # every training image trains (the IWAE paper's protocol), no validation runs, the last
@@ -119,6 +120,7 @@ def test_likelihood_without_validation_smoke(tmp_path):
     assert 0 < row["test_nll"] < 1000
 
 
+@pytest.mark.once
 @needs_binarized_mnist
 def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options(tmp_path):
     # The official three files; the paper's number is only printed beside ours at its own k.
@@ -127,7 +129,8 @@ def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options
     result = run_bench("likelihood.py", ["--model", "vampprior_mnist", "--minutes", "0.02", "--max-examples", "100",
                                          "--eval-samples", "5", "--optimizer", "adam_norm_grad",
                                          "--log-var-clip", "hard:-6,2", "--patience-from-epoch", "3",
-                                         "--adam-epsilon", "1e-8"], tmp_path)
+                                         "--adam-epsilon", "1e-8", "--save-preset", str(tmp_path / "preset")],
+                       tmp_path)
     name = f"likelihood-vampprior_mnist-normgrad-hard-6_2-patiencefrom3-{BACKEND}"
     row = json.loads((tmp_path / f"{name}.json").read_text())["results"]
     assert row["protocol"] == "static-mnist" and row["estimator"] == "IS, k = 5"
@@ -138,6 +141,13 @@ def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options
 
     model = zoo.load_model(tmp_path / f"{name}.keras")
     assert model.posterior.log_var_clip == "hard" and model.posterior.log_var_range == (-6.0, 2.0)
+    # --save-preset: the folder users load, its metadata the run's, its fingerprint reproducible.
+    metadata = json.loads((tmp_path / "preset" / "metadata.json").read_text())
+    assert metadata["preset"] == "vampprior_mnist" and metadata["protocol"] == "static-mnist"
+    assert metadata["test_nll"] == row["test_nll"] and metadata["fingerprint"] == row["fingerprint"]
+    preset = zoo.from_preset(tmp_path / "preset")
+    x = zoo.datasets.load("binarized-mnist").x_test[:100]
+    assert round(zoo.trained.fingerprint(preset, x), 4) == metadata["fingerprint"]["log_px"]
 
 
 @pytest.mark.parametrize("validation_images", [64, 0])
@@ -208,6 +218,7 @@ def test_the_learning_rate_decay_defaults_follow_its_shape(arguments, decay, dec
     assert (args.lr_decay, args.decay_decades) == (decay, decades)
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "iwae_mnist_k50", "--minutes", "5", "--warm-start-minutes", "5"], "less than --minutes"),
     (["--model", "grey", "--minutes", "5", "--warm-start-minutes", "1"], "MNIST presets"),
@@ -224,6 +235,7 @@ def test_the_learning_rate_decay_defaults_follow_its_shape(arguments, decay, dec
     (["--model", "vampprior_mnist", "--log-var-clip", "hard"], "--log-var-clip takes CLIP:LOW,HIGH"),
     (["--model", "grey", "--log-var-clip", "hard:-6,2"], "for the MNIST presets"),
     (["--model", "vampprior_mnist", "--patience-from-epoch", "-1"], "--patience-from-epoch >= 0"),
+    (["--model", "grey", "--save-preset", "somewhere"], "--save-preset applies to the MNIST presets"),
     (["--model", "iwae_mnist", "--lr-decay", "exponential", "--decay-decades", "inf"], "needs --lr-decay linear"),
     (["--model", "iwae_mnist", "--decay-decades", "-1"], "--decay-decades must be >= 0"),
     (["--model", "iwae_mnist", "--batch-size", "0"], "--batch-size must be >= 1"),

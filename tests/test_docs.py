@@ -6,6 +6,9 @@ import re
 
 import pytest
 
+# Links and tables of markdown files: `python -m tests` runs this module on one backend (tests/conftest.py).
+pytestmark = pytest.mark.once
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")

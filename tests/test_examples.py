@@ -10,6 +10,9 @@ import pytest
 
 from tests.helpers import BACKEND
 
+# The examples as scripts (their backend paths are tested in tests/zoo): `python -m tests` runs this module on one backend (tests/conftest.py).
+pytestmark = pytest.mark.once
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: example → (the backend it runs on, text its output must show)

@@ -164,6 +164,7 @@ def test_resume_after_a_kill_keeps_finished_epochs(tmp_path):
     assert (out / "metrics.json").exists()
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("arguments,message", [
     (["--likelihood", "mse"], "unknown likelihood 'mse'"),
     (["--likelihood", "huber", "--huber-alpha", "0"], "--huber-alpha must be a number > 0"),
@@ -191,6 +192,7 @@ def test_bad_arguments_exit_with_one_line(arguments, message, binary_digits, tmp
     assert len(ours) == 1 and ours[0].startswith("train.py: error: "), result.stderr
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("arguments,message", [
     (["--model", "conditional", "--prior", "vampprior"], "is built from q(z|x), which a conditional model"),
     (["--posterior", "planar", "--kl", "analytic"], "kl='analytic' needs a closed-form KL"),
@@ -213,6 +215,7 @@ def test_bad_family_options_are_one_line_before_training(arguments, message, cap
     assert len(error.strip().splitlines()) == 1 and error.startswith("train.py: error: ")
 
 
+@pytest.mark.once
 def test_existing_out_dir_is_not_overwritten(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     result = train(*QUICK, "--out", str(tmp_path))
@@ -220,11 +223,13 @@ def test_existing_out_dir_is_not_overwritten(tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.once
 def test_help():
     result = train("--help")
     assert result.returncode == 0 and "--huber-alpha" in result.stdout and "KERAS_BACKEND" in result.stdout
 
 
+@pytest.mark.once
 def test_help_lists_every_preset():
     sys.path.insert(0, str(ROOT))
     import train
@@ -232,6 +237,7 @@ def test_help_lists_every_preset():
     assert set(train.PRESETS) == set(zoo.presets.names())
 
 
+@pytest.mark.once
 def test_an_invalid_backend_names_the_valid_ones(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "numpyy"}
     for script in ("train.py", "tune.py"):
@@ -252,6 +258,7 @@ def saved_run(out, *arguments):
     (out / "config.json").write_text(json.dumps({"arguments": saved}))
 
 
+@pytest.mark.once
 def test_resume_refuses_options_that_contradict_the_run(tmp_path):
     saved_run(tmp_path / "run")
     result = train("--resume", "--out", str(tmp_path / "run"), "--latent-dim", "8")
@@ -261,6 +268,7 @@ def test_resume_refuses_options_that_contradict_the_run(tmp_path):
     assert result.returncode == 2 and "is damaged" in result.stderr, result.stderr
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("code,expected", [
     (errno.ENOSPC, "No space left on device"),
     (errno.EACCES, "check the permissions"),
@@ -279,6 +287,7 @@ def test_file_system_errors_are_one_line_naming_the_file(code, expected, monkeyp
     assert expected in error and "config.json" in error and "--out" in error
 
 
+@pytest.mark.once
 def test_an_out_dir_that_cannot_be_created_is_reported(tmp_path):
     (tmp_path / "file").write_text("")
     result = train(*QUICK, "--out", str(tmp_path / "file" / "run"))

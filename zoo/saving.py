@@ -74,7 +74,8 @@ def load_model(path, **kwargs):
     """``keras.saving.load_model`` after ``check_model_file`` (importing ``zoo`` registered its classes).
 
     A file whose archive is whole but whose contents Keras cannot rebuild (weights cut short, a
-    config of another model or version) is a ``ModelFileError`` naming the file, not Keras' own error.
+    config of another model or version) is a ``ModelFileError`` naming the file, not Keras' own
+    error. (``zoo.load_model`` also takes preset folders and ``hf://`` handles: ``zoo.trained``.)
     """
     check_model_file(path)
     try:

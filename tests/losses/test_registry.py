@@ -4,6 +4,9 @@ import pytest
 
 import losses
 
+# Names and arguments of the registry: `python -m tests` runs this module on one backend (tests/conftest.py).
+pytestmark = pytest.mark.once
+
 REQUIRED = {"bernoulli", "continuous_bernoulli", "gaussian", "sigma_vae", "laplace", "huber",
             "logistic", "student_t", "discretized_logistic"}
 

@@ -5,6 +5,9 @@ import losses
 import zoo
 from tuning import VAEHyperModel, applicable_likelihoods
 
+# KerasTuner search spaces: `python -m tests` runs this module on one backend (tests/conftest.py).
+pytestmark = pytest.mark.once
+
 
 def test_bernoulli_only_for_binary_and_discretized_only_for_discrete_data():
     assert "bernoulli" in applicable_likelihoods(2) and "discretized_logistic" not in applicable_likelihoods(2)

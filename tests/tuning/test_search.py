@@ -28,7 +28,9 @@ def read_rows(out):
     return list(csv.DictReader((pathlib.Path(out) / "results.csv").open()))
 
 
-@pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
+# Each tuner's bookkeeping once; one search on every backend (KerasTuner on TF needs tensorboard).
+@pytest.mark.parametrize("tuner", ["random", pytest.param("bayesian", marks=pytest.mark.once),
+                                   pytest.param("hyperband", marks=pytest.mark.once)])
 def test_small_search_end_to_end(tuner, tmp_path):
     result = tuning.search(tuner=tuner, max_trials=3, out=tmp_path / "s",
                            likelihoods=["huber", "gaussian", "discretized_logistic"], **TINY)
@@ -133,6 +135,7 @@ def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
     assert len(ran_by) == 4
 
 
+@pytest.mark.once
 @pytest.mark.parametrize("alphas", [(0.2, 0.35, 0.6, 0.9, 1.3, 2.2, 3.5, 4.8), (0.11, 0.5, 3.0, 9.5), (1.1, 1.2, 1.4)])
 def test_the_objective_plots_alpha_labels_do_not_overlap(alphas):
     from tuning.search import objective_figure
@@ -147,6 +150,7 @@ def test_the_objective_plots_alpha_labels_do_not_overlap(alphas):
     assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), [(b.x0, b.x1) for b in boxes]
 
 
+@pytest.mark.once
 def test_a_damaged_search_state_names_the_file_and_the_way_out(tmp_path):
     import tuning
 

@@ -6,6 +6,9 @@ import losses
 import zoo
 from zoo import datasets
 
+# Loading and checking numpy data: `python -m tests` runs this module on one backend (tests/conftest.py).
+pytestmark = pytest.mark.once
+
 
 def test_digits_are_bundled_with_17_levels_and_labels():
     data = datasets.load("digits")

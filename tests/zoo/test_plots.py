@@ -5,6 +5,9 @@ import pytest
 
 from zoo import plots
 
+# PNG grids of numpy arrays: `python -m tests` runs this module on one backend (tests/conftest.py).
+pytestmark = pytest.mark.once
+
 
 def test_tile_places_each_image_in_reading_order_with_gaps():
     images = np.arange(5 * 2 * 3, dtype="float32").reshape(5, 2, 3)

@@ -3,6 +3,9 @@ import pytest
 import zoo
 from zoo import protocols
 
+# Published numbers and their protocols, as data: `python -m tests` runs this module on one backend (tests/conftest.py).
+pytestmark = pytest.mark.once
+
 
 def test_every_published_number_names_a_preset_a_protocol_and_an_estimator():
     for entry in protocols.PUBLISHED:

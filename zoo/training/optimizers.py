@@ -32,3 +32,32 @@ class AdamNormGrad(keras.optimizers.Adam):
 
     def get_config(self):
         return {**super().get_config(), "norm_epsilon": self.norm_epsilon}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class AdamClipped(keras.optimizers.Adam):
+    """Adam on gradients clipped twice: all of them together to total L2 norm ≤ ``total_norm``,
+    then each element into [−``element``, ``element``] (the Ladder VAE authors' code, Sønderby et
+    al. 2016: 4 and 0.9, with Adam lr 2e-4 and ε 1e-4). Keras' own ``global_clipnorm`` and
+    ``clipvalue`` take one of the two at a time. All other arguments are ``keras.optimizers.Adam``'s.
+    """
+
+    def __init__(self, learning_rate=2e-4, epsilon=1e-4, total_norm=4.0, element=0.9, **kwargs):
+        if kwargs.get("loss_scale_factor") is not None:
+            raise ValueError("AdamClipped: loss_scale_factor would scale the gradients after they are "
+                             "clipped; leave it out.")
+        super().__init__(learning_rate=learning_rate, epsilon=epsilon, **kwargs)
+        for name, value in (("total_norm", total_norm), ("element", element)):
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"AdamClipped: {name} must be a number > 0, got {value!r}.")
+        self.total_norm, self.element = float(total_norm), float(element)
+
+    def apply(self, grads, trainable_variables=None):
+        present = [g for g in grads if g is not None]
+        norm = ops.sqrt(sum(ops.sum(ops.square(g)) for g in present)) if present else 0.0
+        scale = ops.minimum(1.0, self.total_norm / ops.maximum(norm, 1e-12))
+        grads = [None if g is None else ops.clip(g * scale, -self.element, self.element) for g in grads]
+        return super().apply(grads, trainable_variables)
+
+    def get_config(self):
+        return {**super().get_config(), "total_norm": self.total_norm, "element": self.element}

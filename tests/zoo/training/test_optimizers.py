@@ -56,3 +56,50 @@ def test_fit_hands_it_normalized_gradients_and_it_round_trips(tmp_path):
 def test_bad_arguments_are_named(arguments, message):
     with pytest.raises(ValueError, match=message):
         zoo.AdamNormGrad(**arguments)
+
+
+def test_adam_clipped_clips_the_total_norm_then_each_element():
+    rng = np.random.default_rng(1)
+    shapes = [(3, 4), (5,)]
+    steps = [[rng.normal(size=s).astype("float32") * 3.0 for s in shapes] for _ in range(3)]
+
+    def clipped(grads):
+        norm = np.sqrt(sum((g.astype("float64") ** 2).sum() for g in grads))
+        scale = min(1.0, 4.0 / norm)
+        return [np.clip(g * scale, -0.9, 0.9) for g in grads]
+
+    def run(optimizer, transform):
+        variables = [keras.Variable(np.ones(s, "float32")) for s in shapes]
+        for grads in steps:
+            optimizer.apply([keras.ops.convert_to_tensor(g) for g in transform(grads)], variables)
+        return [to_numpy(v) for v in variables]
+
+    got = run(zoo.AdamClipped(learning_rate=0.01), lambda grads: grads)
+    want = run(keras.optimizers.Adam(0.01, epsilon=1e-4), clipped)
+    plain = run(keras.optimizers.Adam(0.01, epsilon=1e-4), lambda grads: grads)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert max(np.abs(a - c).max() for a, c in zip(got, plain)) > 1e-4  # the clipping mattered
+
+
+def test_adam_clipped_through_fit_round_trips(tmp_path):
+    # After one step Adam's first moment is (1 − β₁)·g_clipped: no element beyond 0.1 · 0.9.
+    x = digits(64)
+    model = zoo.MLPVAE(input_shape=x.shape[1:], latent_dim=4, hidden=(16,), likelihood="bernoulli", seed=0)
+    model.compile(optimizer=zoo.AdamClipped(1e-3, total_norm=1e6, element=1e-3))
+    model.fit(x, epochs=1, batch_size=64, verbose=0)
+    momenta = [to_numpy(v) for v in model.optimizer.variables if "momentum" in v.path]
+    assert max(np.abs(m).max() for m in momenta) == pytest.approx(1e-4, rel=1e-4)
+    zoo.save_model(model, tmp_path / "m.keras")
+    loaded = zoo.load_model(tmp_path / "m.keras").optimizer
+    assert type(loaded) is zoo.AdamClipped and (loaded.total_norm, loaded.element) == (1e6, 1e-3)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"total_norm": 0}, "total_norm must be a number > 0"),
+    ({"element": -1.0}, "element must be a number > 0"),
+    ({"loss_scale_factor": 2.0}, "loss_scale_factor"),
+])
+def test_adam_clipped_names_bad_arguments(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        zoo.AdamClipped(**arguments)
