@@ -54,6 +54,7 @@ def test_throughput_smoke(tmp_path):
         assert row["is_eval"]["over_floor"] > 0
 
 
+@pytest.mark.once  # the script's bookkeeping; each likelihood trains on every backend in tests/zoo
 def test_likelihood_smoke(tmp_path):
     # Two of the family's eight (each one compiles its own steps): one on the discrete scale
     # by construction, one continuous density put there by dequantization. Every likelihood
@@ -168,8 +169,8 @@ def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum, validati
     keras.utils.set_random_seed(0)
     model = zoo.presets.get("iwae_mnist", seed=0)
     start = model.get_weights()
-    args = types.SimpleNamespace(adam_epsilon=1e-7, patience=100, ema_momentum=ema_momentum,
-                                 lr_decay="exponential", jit_compile="auto")
+    args = likelihood.parse_args(["--model", "iwae_mnist", "--lr-decay", "exponential"])  # every option's default
+    args.ema_momentum = ema_momentum
     lr = 1e-2
     facts = likelihood.fit_for_budget(model, data, args, batch_size=32, minutes=1e-4, lr=lr, decay_decades=0.0)
     assert facts["epochs"] == 1 and facts["ema_momentum"] == ema_momentum  # 8 steps: one epoch

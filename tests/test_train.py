@@ -38,11 +38,13 @@ def binary_digits(tmp_path_factory):
     return path
 
 
+# The CLI with each kind of likelihood once (each likelihood's numerics are tested on every
+# backend in tests/losses and tests/zoo); the Bernoulli runs on every backend.
 @pytest.mark.parametrize("likelihood,extra", [
     ("bernoulli", []),
-    ("gaussian", []),
-    ("huber", ["--huber-alpha", "0.5"]),
-    ("continuous_bernoulli", []),
+    pytest.param("gaussian", [], marks=pytest.mark.once),
+    pytest.param("huber", ["--huber-alpha", "0.5"], marks=pytest.mark.once),
+    pytest.param("continuous_bernoulli", [], marks=pytest.mark.once),
     # Grey digits binarized afresh each step, on the two-stochastic-layer model (its metrics
     # add the middle layer's active units).
     ("bernoulli", ["--dynamic-binarization", "--model", "two_layer"]),
@@ -129,6 +131,7 @@ def test_jit_compile_option_reaches_the_saved_model(tmp_path):
     assert keras.saving.load_model(out / "model.keras").jit_compile is False
 
 
+@pytest.mark.once  # a PNG of the latent space
 def test_a_2d_latent_gets_a_latent_map(tmp_path):
     out = tmp_path / "run"
     result = train(*QUICK_BUDGET, "--latent-dim", "2", "--model", "conv", "--out", str(out))

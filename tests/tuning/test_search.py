@@ -50,6 +50,7 @@ def test_small_search_end_to_end(tuner, tmp_path):
     assert result["tuner"].get_best_models(1)[0].count_params() == best.count_params()
 
 
+@pytest.mark.once  # KerasTuner's bookkeeping; every backend trains in the search above
 def test_objective_is_comparable_and_above_the_entropy(tmp_path):
     rng = np.random.default_rng(0)
     x, _ = known.sample(1500, rng)
@@ -70,6 +71,7 @@ def test_objective_is_comparable_and_above_the_entropy(tmp_path):
         assert float(row["val_bits_per_dim"]) >= true_bits - 0.05, row
 
 
+@pytest.mark.once  # KerasTuner's bookkeeping; every backend trains in the search above
 def test_a_killed_search_resumes_and_keeps_finished_trials(tmp_path):
     out = tmp_path / "s"
     command = [sys.executable, str(ROOT / "tune.py"), "--max-trials", "6", "--epochs", "40",
@@ -107,6 +109,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.once  # KerasTuner's bookkeeping; every backend trains in the search above
 def test_distributed_search_with_a_chief_and_two_workers(tmp_path):
     out = tmp_path / "s"
     port = str(free_port())
