@@ -20,6 +20,7 @@ and free bits of the one-sample ELBO (IWAE with k = 1).
 
 import math
 
+import keras
 from keras import ops
 
 import losses
@@ -157,7 +158,7 @@ class PIWAE(MIWAE):
         latents, log_q, _, _ = model.sample_posterior(x, samples, condition)
         observed = model.observe(x, samples)
         log_px, log_p = model.log_joint(observed, latents, samples, condition)
-        fixed = _stop_gradient_tree(latents)
+        fixed = keras.tree.map_structure(ops.stop_gradient, latents)
         fixed_log_px, fixed_log_p = model.log_joint(observed, fixed, samples, condition)
         log_q = ops.reshape(log_q, (samples, -1))
         log_ratio = log_q - ops.reshape(log_p, (samples, -1))
@@ -166,12 +167,6 @@ class PIWAE(MIWAE):
         fixed_weighted = fixed_log_px - kl_weight * fixed_ratio
         loss = -(Bound.value(self, fixed_weighted) + self.value(weighted) - self.value(fixed_weighted))
         return self.terms(log_px, log_ratio, kl_weight, loss=loss)
-
-
-def _stop_gradient_tree(latents):
-    import keras
-
-    return keras.tree.map_structure(ops.stop_gradient, latents)
 
 
 _REGISTRY = {"iwae": IWAE, "miwae": MIWAE, "piwae": PIWAE, "ciwae": CIWAE}
