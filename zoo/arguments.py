@@ -21,7 +21,8 @@ def checked_part(argument, identifier, module, allowed, owner):
 
 def analytic_kl(kl, prior, posterior, bound, owner):
     """Whether the closed-form KL replaces the sampled log-ratio: ``kl`` is "auto" or "analytic",
-    prior and posterior have one, and the bound takes one sample."""
+    prior and posterior have one, and the bound is the one-sample ELBO (IWAE with k = 1: the
+    other bounds score sampled log-weights even at one sample)."""
     if kl not in KL_ESTIMATORS:
         raise ValueError(f"{owner}: `kl` must be one of {KL_ESTIMATORS}, got {kl!r}.")
     closed_form = prior.has_analytic_kl and posterior.has_analytic_kl
@@ -30,7 +31,7 @@ def analytic_kl(kl, prior, posterior, bound, owner):
             f"{owner}: kl='analytic' needs a closed-form KL(q‖p), which q = {posterior.describe()} "
             f"and p(z) = {prior.describe()} do not have; use kl='auto' or 'monte_carlo' "
             f"(log q(z|x) − log p(z) at the sampled z).")
-    return closed_form and kl != "monte_carlo" and bound.num_samples == 1
+    return closed_form and kl != "monte_carlo" and bound.num_samples == 1 and bound.name == "iwae"
 
 
 def checked_free_bits(free_bits, analytic, model, owner):

@@ -51,3 +51,12 @@ def test_a_file_saved_before_bounds_were_parts_loads_with_the_same_outputs():
     np.testing.assert_allclose(to_numpy(model.posterior_params(expected["x"])), expected["posterior_params"],
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(to_numpy(model.decode(expected["z"])), expected["decoded"], rtol=1e-5, atol=1e-6)
+
+
+def test_only_the_one_sample_elbo_takes_the_analytic_kl():
+    # CIWAE and MIWAE score sampled log-weights even at one sample; free bits need the analytic KL.
+    assert zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(8,)).analytic_kl
+    ciwae = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(8,), bound="ciwae", k=1)
+    assert not ciwae.analytic_kl and np.isfinite(to_numpy(ciwae.objective(digits(4))["loss"])).all()
+    with pytest.raises(ValueError, match="free_bits needs a per-dimension analytic KL"):
+        zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, bound="miwae", k=1, free_bits=0.5)
