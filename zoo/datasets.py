@@ -14,6 +14,7 @@ import numpy as np
 
 import losses
 from losses.base import check_non_negative
+from zoo.saving import error_summary
 
 
 class DataLoadError(ValueError):
@@ -342,8 +343,7 @@ def _open_npz(path):
 
 
 def _reason(error):
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:120]}" if text else type(error).__name__
+    return error_summary(error, limit=120)
 
 
 def _array(archive, key, path):

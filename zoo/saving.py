@@ -16,6 +16,12 @@ import keras
 from zoo.training import keras_internals
 
 
+def error_summary(error, limit=160):
+    """``Type: first line of the message`` (cut to ``limit`` characters), for one-line errors."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:limit]}" if text else type(error).__name__
+
+
 class ModelFileError(ValueError):
     """A model file or checkpoint cannot be used; the message says why and what to do."""
 
@@ -81,8 +87,7 @@ def load_model(path, **kwargs):
     try:
         return keras.saving.load_model(path, **kwargs)
     except Exception as error:  # noqa: BLE001 - any failure to rebuild is the file's
-        reason = str(error).strip().splitlines()
-        reason = f"{type(error).__name__}: {reason[0][:160]}" if reason else type(error).__name__
+        reason = error_summary(error)
         raise ModelFileError(f"{path} is a .keras archive whose contents do not load ({reason}): it is damaged, "
                              f"or saved by another version of Keras or of the zoo; save the model again, or "
                              f"load it where it was saved.") from error

@@ -130,14 +130,14 @@ def from_preset(name_or_folder, load_weights=True, **overrides):
     try:
         model = keras.saving.deserialize_keras_object(config)
     except Exception as error:  # noqa: BLE001 - a config that does not build is the folder's
-        raise ModelFileError(f"{folder}/config.json does not build a model ({_reason(error)}): "
+        raise ModelFileError(f"{folder}/config.json does not build a model ({saving.error_summary(error)}): "
                              f"{'check the overrides, or ' if overrides else ''}save the preset again.") from None
     if load_weights:
         try:
             model.load_weights(folder / "model.weights.h5")
         except Exception as error:  # noqa: BLE001 - wrong shapes, a cut file: the weights are not this model's
             raise ModelFileError(f"{folder}/model.weights.h5 does not load into the model of its config.json "
-                                 f"({_reason(error)}): the weights are damaged or another model's; save the "
+                                 f"({saving.error_summary(error)}): the weights are damaged or another model's; save the "
                                  f"preset again.") from None
     return model
 
@@ -171,8 +171,3 @@ def read_preset(folder):
             raise ModelFileError(f"{folder / name} is not valid JSON ({error}): the preset is damaged; "
                                  f"save it again.") from None
     return tuple(parsed)
-
-
-def _reason(error):
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0][:160]}" if text else type(error).__name__
