@@ -315,10 +315,12 @@ def run(args, parser):
     model.compile(optimizer=keras.optimizers.Adam(args.lr), jit_compile=jit_compile)
     timer = zoo.EpochTimer()
     callbacks = [
+        # The history first: an epoch's row is written before its checkpoint, so a kill between
+        # them repeats that epoch on --resume (its row replaced), never loses it.
+        zoo.HistoryCSV(out / "history.csv"),
         zoo.BackupAndRestore(out / "backup"),  # two checkpoints; says so if the model differs
         keras.callbacks.EarlyStopping(monitor="val_bits_per_dim", mode="min", patience=args.patience,
                                       restore_best_weights=True),
-        zoo.HistoryCSV(out / "history.csv"),  # on --resume, epochs after the checkpoint are logged once
         timer,
     ]
     if args.tensorboard:

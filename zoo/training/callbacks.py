@@ -6,7 +6,6 @@ import time
 import keras
 
 from losses.base import check_integer, check_non_negative, check_positive
-from zoo.training import keras_internals
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -178,29 +177,46 @@ class ProgressBar(keras.callbacks.ProgbarLogger):
 
 
 class HistoryCSV(keras.callbacks.CSVLogger):
-    """Keras' ``CSVLogger`` appending to a run's history, without repeating epochs on resume.
+    """Keras' ``CSVLogger`` appending to a run's history, without losing or repeating epochs on resume.
 
-    A run resumed by ``BackupAndRestore`` (listed before this callback) starts again at the epoch
-    after its checkpoint; rows the file already has from that epoch on — written before a kill,
-    or after a checkpoint that was damaged and fell back to the previous one — are dropped first,
-    so every epoch appears once.
+    List it *before* ``BackupAndRestore``: Keras calls ``on_epoch_end`` in list order, so an
+    epoch's row is written before its checkpoint, and a run killed between the two has logged
+    one epoch more than it saved, never one less (after the checkpoint, it lost a row: seen in
+    CI). A resumed fit starts at the epoch after its checkpoint; at that first epoch, rows the
+    file already has from there on — written before a kill, or after a checkpoint that was
+    damaged and fell back to the previous one — are dropped, so every epoch appears once. The
+    file is opened then, not at ``on_train_begin``, when the checkpoint may not be read yet.
     """
 
     def __init__(self, filename, separator=","):
         super().__init__(str(filename), separator=separator, append=True)
 
     def on_train_begin(self, logs=None):
+        self._opened = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._opened:
+            return
+        self._drop_rows_from(epoch)
+        super().on_train_begin(logs)
+        self._opened = True
+
+    def _drop_rows_from(self, first):
         import csv
         import os
 
-        first = keras_internals.initial_epoch(self.model)
-        if os.path.exists(self.filename):
-            with open(self.filename, newline="") as handle:
-                rows = list(csv.reader(handle, delimiter=self.sep))
-            if rows and "epoch" in rows[0]:
-                column = rows[0].index("epoch")
-                kept = [rows[0]] + [r for r in rows[1:] if r and r[column].isdigit() and int(r[column]) < first]
-                if len(kept) != len(rows):
-                    with open(self.filename, "w", newline="") as handle:
-                        csv.writer(handle, delimiter=self.sep).writerows(kept)
-        super().on_train_begin(logs)
+        if not os.path.exists(self.filename):
+            return
+        with open(self.filename, newline="") as handle:
+            rows = list(csv.reader(handle, delimiter=self.sep))
+        if rows and "epoch" in rows[0]:
+            column = rows[0].index("epoch")
+            kept = [rows[0]] + [r for r in rows[1:] if len(r) == len(rows[0]) and r[column].isdigit()
+                                and int(r[column]) < first]
+            if len(kept) != len(rows):
+                with open(self.filename, "w", newline="") as handle:
+                    csv.writer(handle, delimiter=self.sep).writerows(kept)
+
+    def on_train_end(self, logs=None):
+        if self._opened:
+            super().on_train_end(logs)

@@ -17,8 +17,6 @@ USED = {
                                            "(optional: without it the traced step re-reads, slower)"),
     "_jax_state": ("keras.Model (JAX)", "fitting: stored as a plain attribute, skipping Layer.__setattr__'s "
                                         "tracking walk every step (~8% of a small step)"),
-    "_initial_epoch": ("keras.Model", "callbacks.HistoryCSV: the epoch a resumed fit starts at "
-                                      "(optional: 0 without it)"),
     "_load_model": ("keras.callbacks.BackupAndRestore", "saving.BackupAndRestore: report a cut "
                                                         "training_metadata.json as the damage it is"),
     "_training_metadata_path": ("keras.callbacks.BackupAndRestore", "saving.BackupAndRestore: name that file"),
@@ -43,10 +41,6 @@ def loss_tracker(model):
 def variable_storage(variable):
     """The tensor a (PyTorch) Keras variable holds, or None where Keras keeps none apart."""
     return getattr(variable, "_value", None)
-
-
-def initial_epoch(model):
-    return getattr(model, "_initial_epoch", None) or 0
 
 
 def training_metadata_path(callback):

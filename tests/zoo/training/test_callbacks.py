@@ -157,16 +157,50 @@ def test_the_progress_bar_never_counts_past_the_epochs_steps(capsys):
 
 
 def test_a_resumed_run_logs_each_epoch_once(tmp_path):
-    # A run killed after logging epoch 3 whose newest checkpoint is from epoch 2 (the one being
-    # written was damaged): resumed, it redoes epoch 3, and history.csv must not list it twice.
+    # A run killed after logging epoch 3 whose newest checkpoint is from epoch 2 (killed before
+    # that epoch's checkpoint, or the one being written was damaged): resumed, it redoes epoch 3,
+    # and history.csv must not list it twice. Cut rows (a kill mid-write) go too.
     history = tmp_path / "history.csv"
-    history.write_text("epoch,loss\n0,5.0\n1,4.0\n2,3.0\n3,2.5\n")
+    history.write_text("epoch,loss\n0,5.0\n1,4.0\n2,3.0\n3,2.5\n4,2.")
     logger = zoo.HistoryCSV(history)
-    model = compiled()
-    model._initial_epoch = 3
-    logger.set_model(model)
+    logger.set_model(compiled())
     logger.on_train_begin()
+    logger.on_epoch_begin(3)  # the first epoch of the resumed fit
     logger.on_epoch_end(3, {"loss": 2.4})
+    logger.on_epoch_begin(4)
+    logger.on_epoch_end(4, {"loss": 2.3})
     logger.on_train_end()
     rows = list(csv.DictReader(history.open()))
-    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3] and rows[-1]["loss"] == "2.4"
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4] and rows[3]["loss"] == "2.4"
+
+
+class KillAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt  # a kill at the moment the checkpoint would be written
+
+
+@pytest.mark.parametrize("kill_before_checkpoint", [True, False])
+def test_history_listed_before_the_checkpoint_loses_no_epoch_to_a_kill(tmp_path, kill_before_checkpoint):
+    # train.py's order: history, then checkpoint. A kill between the two (here, or just after
+    # the checkpoint) must leave history.csv with every epoch once after the resume; with the
+    # checkpoint first, a kill between them lost the epoch's row (CI, JAX: [0, 1, 2, 4]).
+    x = digits(32)
+    history, backup = tmp_path / "history.csv", tmp_path / "backup"
+
+    def fit(epochs, kill=None):
+        callbacks = [zoo.HistoryCSV(history), zoo.BackupAndRestore(backup)]
+        if kill is not None:
+            callbacks.insert(1 if kill_before_checkpoint else 2, KillAfterEpoch(kill))
+        compiled().fit(x, batch_size=16, epochs=epochs, callbacks=callbacks, verbose=0)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(5, kill=2)
+    logged = [int(r["epoch"]) for r in csv.DictReader(history.open())]
+    assert logged == [0, 1, 2]
+    fit(5)
+    assert [int(r["epoch"]) for r in csv.DictReader(history.open())] == [0, 1, 2, 3, 4]
