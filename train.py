@@ -5,6 +5,7 @@
     KERAS_BACKEND=jax python train.py --likelihood huber --huber-alpha 1.345
     python train.py --data binarized-mnist --model iwae_mnist_k5 --epochs 100
     python train.py --out runs/a --resume             # continue a killed run
+    python train.py --from-preset vampprior_mnist --epochs 0   # a trained preset: score it, draw samples
 
 Outputs in --out: model.keras, config.json, history.csv, metrics.json, samples.png,
 reconstructions.png and latent_map.png (2-D latent) or latent_traversal.png. All numbers are
@@ -29,6 +30,11 @@ PRESETS = ("hvae_vampprior_mnist", "iaf_mnist", "iwae_mnist", "iwae_mnist_2layer
            "iwae_mnist_k50", "keras_guide", "kingma_welling_mnist", "ladder_mnist", "mog_prior_mnist",
            "planar_mnist", "tf_cvae_tutorial", "vampprior_mnist")  # zoo.presets.names(), without importing Keras
 
+# What a --from-preset model brings with it: these options describe another model.
+PRESET_DEFINES = ("model", "likelihood", "scale", "huber_alpha", "student_df", "latent_dim", "hidden", "beta",
+                  "prior", "prior_components", "posterior", "flow_steps", "kl", "kl_warmup", "free_bits", "k",
+                  "bound", "m", "ciwae_beta", "dynamic_binarization", "npz_labels")
+
 # Overridable after resume; every other option comes from the saved config.json.
 RESUME_OVERRIDES = ("epochs", "eval_samples", "patience", "tensorboard", "verbose", "jit_compile")
 
@@ -40,8 +46,8 @@ def build_parser():
         epilog="Pick the backend with KERAS_BACKEND=tensorflow|jax|torch (read once, at import).",
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--data", default="digits",
-                      help="digits (bundled, offline) | binarized-mnist (static MNIST's official files: from "
+    data.add_argument("--data", default=None,
+                      help="digits (bundled, offline; the default, or with --from-preset its protocol's data) | binarized-mnist (static MNIST's official files: from "
                            "--data-dir, else downloaded once) | mnist | "
                            "fashion-mnist (keras.datasets, needs internet once) | PATH.npz")
     data.add_argument("--npz-key", default="x", help="array name inside a .npz")
@@ -56,6 +62,11 @@ def build_parser():
                            "../shared/data or Keras' cache, else downloaded once); with --data mnist / fashion-mnist, a folder holding a copy "
                            "of keras.datasets' mnist.npz / fashion-mnist.npz, read instead of downloading")
     model = parser.add_argument_group("model")
+    model.add_argument("--from-preset", default=None, metavar="NAME|FOLDER",
+                       help="start from a trained preset's architecture and weights (zoo.from_preset: a shipped "
+                            "name or a zoo.save_preset folder); --epochs 0 scores it and draws samples, more "
+                            "epochs fine-tune it. The data default to the preset's protocol; the other model "
+                            "options are the preset's")
     model.add_argument("--model", default="mlp",
                        help="mlp | conv | conditional | two_layer | hvae | ladder | a preset: " + ", ".join(PRESETS))
     model.add_argument("--likelihood", default=None,
@@ -86,7 +97,8 @@ def build_parser():
     model.add_argument("--m", type=int, default=None, help="k-sample bounds averaged by miwae / piwae")
     model.add_argument("--ciwae-beta", type=float, default=None, help="CIWAE's mix: β·ELBO + (1 − β)·IWAE, in [0, 1]")
     fit = parser.add_argument_group("training and evaluation")
-    fit.add_argument("--epochs", type=int, default=200)
+    fit.add_argument("--epochs", type=int, default=200, help="passes over the training data (0: with "
+                                                                 "--from-preset, evaluate only)")
     fit.add_argument("--batch-size", type=int, default=64)
     fit.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     fit.add_argument("--patience", type=int, default=20, help="early-stopping patience (epochs of val bits/dim)")
@@ -109,8 +121,9 @@ def build_parser():
 
 def check_arguments(args):
     """Fail fast, before importing a backend, on values no run can use."""
-    positive = {"epochs": args.epochs, "batch-size": args.batch_size, "eval-samples": args.eval_samples,
-                "patience": args.patience}
+    positive = {"batch-size": args.batch_size, "eval-samples": args.eval_samples, "patience": args.patience}
+    if not (args.from_preset and args.epochs == 0):
+        positive["epochs"] = args.epochs
     if args.max_examples is not None:
         positive["max-examples"] = args.max_examples
     if args.latent_dim is not None:
@@ -120,7 +133,8 @@ def check_arguments(args):
             positive[name.replace("_", "-")] = getattr(args, name)
     for name, value in positive.items():
         if value <= 0:
-            raise ValueError(f"--{name} must be a positive integer, got {value}.")
+            raise ValueError(f"--{name} must be a positive integer, got {value}"
+                             + (" (0 evaluates a --from-preset model without training)." if name == "epochs" else "."))
     if not (args.lr > 0 and math.isfinite(args.lr)):
         raise ValueError(f"--lr must be > 0, got {args.lr}.")
     if args.ciwae_beta is not None and not 0 <= args.ciwae_beta <= 1:
@@ -139,6 +153,17 @@ def check_arguments(args):
                          f"likelihood, not --likelihood {args.likelihood}.")
     if args.resume and not args.out:
         raise ValueError("--resume needs --out DIR, the folder of the run to continue.")
+
+
+def check_from_preset(args, parser):
+    """With --from-preset, the model's options are the preset's: refuse any given here."""
+    if not args.from_preset or args.resume:
+        return
+    given = [name for name in PRESET_DEFINES if getattr(args, name) != parser.get_default(name)]
+    if given:
+        options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise ValueError(f"{options}: the model of --from-preset {args.from_preset} is defined by the preset; drop "
+                         f"{'it' if len(given) == 1 else 'them'}, or train a new model without --from-preset.")
 
 
 def prepare_out_dir(args, parser):
@@ -167,7 +192,9 @@ def prepare_out_dir(args, parser):
         return argparse.Namespace(**saved), out
     if args.out is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        args.out = os.path.join("runs", f"{stamp}-{args.model}-{args.likelihood or 'default'}")
+        name = (f"{pathlib.Path(args.from_preset).name}-preset" if args.from_preset
+                else f"{args.model}-{args.likelihood or 'default'}")
+        args.out = os.path.join("runs", f"{stamp}-{name}")
     out = pathlib.Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} exists and is not empty: pass --resume to continue that run, or a new --out.")
@@ -266,23 +293,27 @@ def run_cli(prog, body, interrupted):
 
 def run(args, parser):
     check_arguments(args)
+    check_from_preset(args, parser)
     args, out = prepare_out_dir(args, parser)
     started = time.time()
 
-    import numpy as np
     import keras
 
     import zoo
+    import zoo.evaluate
 
-    data = zoo.datasets.load(args.data, key=args.npz_key, label_key=args.npz_labels,
-                             data_dir=args.data_dir, seed=args.seed)
+    from_preset = getattr(args, "from_preset", None)  # absent in older runs' config.json
+    if from_preset:
+        data = preset_data(args, zoo)
+    else:
+        args.data = args.data or "digits"
+        data = zoo.datasets.load(args.data, key=args.npz_key, label_key=args.npz_labels,
+                                 data_dir=args.data_dir, seed=args.seed)
     if args.max_examples:
         data = data.limited(args.max_examples)
     dynamic_binarization = getattr(args, "dynamic_binarization", False)  # absent in older runs' config.json
     if dynamic_binarization:
         data = data.dynamically_binarized(args.seed)
-    likelihood = zoo.factory.make_likelihood(args.likelihood, data.levels, args.scale,
-                                             args.huber_alpha, args.student_df)
     keras.utils.set_random_seed(args.seed)
     if getattr(args, "data_parallel", False):
         from zoo.training.distribution import check_batch_size, data_parallel
@@ -290,6 +321,66 @@ def run(args, parser):
         devices = data_parallel()
         check_batch_size(args.batch_size, devices)
         print(f"data parallel over {devices} devices: {keras.distribution.list_devices()}")
+    model = preset_model(args, data, zoo) if from_preset else new_model(args, data, zoo)
+    conditional = isinstance(model, zoo.ConditionalVAE)
+    bound = f"k={model.k}" + (f", {model.bound} (m={model.m})" if model.bound != "iwae" else "")
+    print(f"{data.summary()}\nmodel: {type(model).__name__}{f' from {from_preset}' if from_preset else ''}, "
+          f"latent {model.latent_dim}, likelihood {model.likelihood!r}, prior {model.prior.describe()}, "
+          f"posterior {model.posterior.describe()}, {bound}, backend {keras.backend.backend()}, "
+          f"{model.count_params():,} parameters\noutputs: {out}")
+
+    write_config(out, args, data, model)
+    jit_compile = zoo.vae.JIT_COMPILE_OPTIONS[getattr(args, "jit_compile", "auto")]  # absent in older runs
+    model.compile(optimizer=keras.optimizers.Adam(args.lr), jit_compile=jit_compile)
+    timer = zoo.EpochTimer()
+    if args.epochs:
+        fit(model, data, conditional, timer, args, out, keras, zoo)
+    zoo.save_model(model, out / "model.keras")
+
+    print(f"evaluating: ELBO and importance-sampled log-likelihood with k={args.eval_samples} …")
+    metrics = zoo.evaluate.scores(model, data, args.eval_samples, conditional)
+    metrics.update({
+        "wall_time_s": round(time.time() - started, 2),
+        "fit_time_s": round(timer.total, 2),
+        "epochs_run": len(timer.times),
+        "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1) if timer.times else None,
+        "backend": keras.backend.backend(),
+    })
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    pictures = zoo.evaluate.save_pictures(model, data, out, conditional)
+
+    print(f"\nDone in {metrics['wall_time_s']:.0f} s. Outputs in {out}/: model.keras, config.json, "
+          f"{'history.csv, ' if args.epochs else ''}metrics.json, {', '.join(pictures)}")
+    print(f"test ELBO            {metrics['test_elbo']:.2f} nats  ({metrics['test_elbo_bits_per_dim']:.4f} bits/dim)")
+    print(f"test log-likelihood  {metrics['test_log_likelihood']:.2f} nats  ({metrics['test_bits_per_dim']:.4f} bits/dim, "
+          f"k={args.eval_samples})")
+    print(f"active units         {metrics['active_units']} of {model.latent_dim}")
+    if "active_units_h1" in metrics:
+        print(f"active units (h1)    {metrics['active_units_h1']} of {metrics['hidden_dim']}")
+    return 0
+
+
+def preset_data(args, zoo):
+    """--from-preset's data: --data if given, else the protocol its metadata records."""
+    if args.data is not None:
+        return zoo.datasets.load(args.data, key=args.npz_key, data_dir=args.data_dir, seed=args.seed)
+    return zoo.evaluate.preset_data(zoo.trained.preset_metadata(args.from_preset), data_dir=args.data_dir)
+
+
+def preset_model(args, data, zoo):
+    """The trained preset, checked against the data it is to see."""
+    model = zoo.from_preset(args.from_preset)
+    if tuple(model.data_shape) != tuple(data.shape):
+        raise ValueError(f"--from-preset {args.from_preset} takes data of shape {tuple(model.data_shape)}, "
+                         f"and {data.name} has {tuple(data.shape)}: leave --data out to use the preset's own.")
+    return model
+
+
+def new_model(args, data, zoo):
+    """The model the options describe."""
+    dynamic_binarization = getattr(args, "dynamic_binarization", False)
+    likelihood = zoo.factory.make_likelihood(args.likelihood, data.levels, args.scale,
+                                             args.huber_alpha, args.student_df)
     vae_options = {"beta": args.beta, "kl": args.kl, "kl_warmup_steps": args.kl_warmup,
                    "free_bits": args.free_bits, "dynamic_binarization": dynamic_binarization,
                    "seed": args.seed}
@@ -298,22 +389,11 @@ def run(args, parser):
         ciwae_beta=getattr(args, "ciwae_beta", None),
         prior=zoo.factory.make_prior(getattr(args, "prior", None), getattr(args, "prior_components", None)),
         posterior=zoo.factory.make_posterior(getattr(args, "posterior", None), getattr(args, "flow_steps", None)))
-    model = zoo.factory.make_model(args.model, data.shape, likelihood, data.levels, args.latent_dim,
-                                   args.hidden, data.num_classes, **vae_options)
-    conditional = isinstance(model, zoo.ConditionalVAE)
-    bound = f"k={model.k}" + (f", {model.bound} (m={model.m})" if model.bound != "iwae" else "")
-    print(f"{data.summary()}\nmodel: {type(model).__name__}, latent {model.latent_dim}, "
-          f"likelihood {likelihood!r}, prior {model.prior.describe()}, posterior {model.posterior.describe()}, "
-          f"{bound}, backend {keras.backend.backend()}, {model.count_params():,} parameters\noutputs: {out}")
+    return zoo.factory.make_model(args.model, data.shape, likelihood, data.levels, args.latent_dim,
+                                  args.hidden, data.num_classes, **vae_options)
 
-    def inputs(split):
-        x = data.evaluation_x(split)  # a grey training split is scored on one binarization
-        return (x, getattr(data, f"y_{split}")) if conditional else x
 
-    write_config(out, args, data, model)
-    jit_compile = zoo.vae.JIT_COMPILE_OPTIONS[getattr(args, "jit_compile", "auto")]  # absent in older runs
-    model.compile(optimizer=keras.optimizers.Adam(args.lr), jit_compile=jit_compile)
-    timer = zoo.EpochTimer()
+def fit(model, data, conditional, timer, args, out, keras, zoo):
     callbacks = [
         # The history first: an epoch's row is written before its checkpoint, so a kill between
         # them repeats that epoch on --resume (its row replaced), never loses it.
@@ -327,58 +407,8 @@ def run(args, parser):
         callbacks.append(keras.callbacks.TensorBoard(str(out / "tensorboard")))
     fit_inputs = (data.x_train, data.y_train) if conditional else (data.x_train,)
     model.fit(*fit_inputs, epochs=args.epochs, batch_size=args.batch_size,
-              validation_data=(inputs("valid"),), callbacks=callbacks, verbose=args.verbose)
-    zoo.save_model(model, out / "model.keras")
-
-    print(f"evaluating: ELBO and importance-sampled log-likelihood with k={args.eval_samples} …")
-    metrics = evaluate(model, inputs, data, args)
-    metrics.update({
-        "wall_time_s": round(time.time() - started, 2),
-        "fit_time_s": round(timer.total, 2),
-        "epochs_run": len(timer.times),
-        "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
-        "backend": keras.backend.backend(),
-    })
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    pictures = save_pictures(model, data, conditional, out, np)
-
-    print(f"\nDone in {metrics['wall_time_s']:.0f} s. Outputs in {out}/: model.keras, config.json, "
-          f"history.csv, metrics.json, {', '.join(pictures)}")
-    print(f"test ELBO            {metrics['test_elbo']:.2f} nats  ({metrics['test_elbo_bits_per_dim']:.4f} bits/dim)")
-    print(f"test log-likelihood  {metrics['test_log_likelihood']:.2f} nats  ({metrics['test_bits_per_dim']:.4f} bits/dim, "
-          f"k={args.eval_samples})")
-    print(f"active units         {metrics['active_units']} of {model.latent_dim}")
-    if "active_units_h1" in metrics:
-        print(f"active units (h1)    {metrics['active_units_h1']} of {metrics['hidden_dim']}")
-    return 0
-
-
-def evaluate(model, inputs, data, args):
-    import losses
-    import zoo
-
-    def elbo(split):
-        values = model.evaluate(inputs(split), batch_size=500, verbose=0, return_dict=True)
-        return values["elbo"]
-
-    log_px = zoo.log_likelihood(model, inputs("test"), num_samples=args.eval_samples)
-    test_elbo = elbo("test")
-    active = zoo.active_unit_counts(model, inputs("test"))  # and the middle layer's, if any
-    if "active_units_h1" in active:
-        active["hidden_dim"] = model.hidden_dim
-    return {
-        "train_elbo": elbo("train"),
-        "val_elbo": elbo("valid"),
-        "test_elbo": test_elbo,
-        "test_elbo_bits_per_dim": float(losses.bits_per_dim(-test_elbo, model.num_dims)),
-        "test_log_likelihood": float(log_px.mean()),
-        "test_bits_per_dim": zoo.bits_per_dim(model, log_px),
-        "eval_samples": args.eval_samples,
-        **active,
-        "latent_dim": model.latent_dim,
-        "num_dims": model.num_dims,
-        "data_levels": data.levels,
-    }
+              validation_data=(zoo.evaluate.model_inputs(data, "valid", conditional),),
+              callbacks=callbacks, verbose=args.verbose)
 
 
 def write_config(out, args, data, model):
@@ -402,54 +432,6 @@ def write_config(out, args, data, model):
         "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
-
-
-def save_pictures(model, data, conditional, out, np):
-    import keras
-
-    import zoo
-    from zoo import plots
-
-    to_numpy = keras.ops.convert_to_numpy
-    saved = []
-    if conditional:
-        classes = np.repeat(np.arange(data.num_classes), 10)
-        samples = to_numpy(model.sample(classes))
-        title = "Samples by class (one row per class)"
-    else:
-        samples = to_numpy(model.sample(100))
-        title = f"Samples: E[x | z], z ~ p(z) = {model.prior.describe()}"
-    if plots.save_samples(samples, model.data_shape, out / "samples.png", title):
-        saved.append("samples.png")
-    x = data.x_test[:30]
-    recon_inputs = (x, data.y_test[:30]) if conditional else x
-    recon = to_numpy(model.predict(recon_inputs, verbose=0))
-    if plots.save_reconstructions(x, recon, model.data_shape, out / "reconstructions.png"):
-        saved.append("reconstructions.png")
-    condition = model._split_inputs(None, np.zeros(1, "int64"))[1] if conditional else None
-    if model.latent_dim == 2:
-        z = plots.latent_grid(12)
-        cond = None if condition is None else keras.ops.repeat(condition, len(z), axis=0)
-        images = to_numpy(model.likelihood.mean(model.decode(z, cond)))
-        path = plots.save_samples(images, model.data_shape, out / "latent_map.png",
-                                  "Latent space: decoded grid of z", columns=12)
-        name = "latent_map.png"
-    else:
-        means = zoo.posterior_means(model, recon_inputs)
-        # The dimensions whose posterior mean varies most over the data, swept around the
-        # data's mean code (with a learned prior, 0 need not be a typical z).
-        dims = np.argsort(means.var(axis=0))[::-1][: min(8, model.latent_dim)]
-        z_center = means.mean(axis=0).astype("float32")
-        z = plots.traversal(z_center, dims)
-        cond = None if condition is None else keras.ops.repeat(condition, len(z), axis=0)
-        images = to_numpy(model.likelihood.mean(model.decode(z, cond)))
-        path = plots.save_samples(images, model.data_shape, out / "latent_traversal.png",
-                                  "Latent traversal: rows = the 8 most used dims, ±2.5 around the mean code",
-                                  columns=9)
-        name = "latent_traversal.png"
-    if path:
-        saved.append(name)
-    return saved
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     python tune.py --tuner bayesian --max-trials 20 --epochs 30 --out search
     python tune.py --likelihoods huber,gaussian --huber-alpha 0.3,3    # narrow the space
     python tune.py --out search                            # run again: resumes, keeps finished trials
+    python tune.py --from-preset vampprior_mnist --max-trials 4 --epochs 5   # fine-tuning lr, from trained weights
 
 Distributed (KerasTuner's chief oracle + workers, over gRPC):
     python tune.py --distributed chief  --out shared/search --oracle-ip 10.0.0.1
@@ -30,7 +31,8 @@ def build_parser():
     parser.add_argument("--max-trials", type=int, default=12, help="trials in all (random, bayesian)")
     parser.add_argument("--epochs", type=int, default=15, help="epochs per trial (hyperband: the most)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--data", default="digits", help="as in train.py: digits | binarized-mnist | mnist | fashion-mnist | PATH.npz")
+    parser.add_argument("--data", default=None, help="as in train.py: digits | binarized-mnist | mnist | fashion-mnist | "
+                                                     "PATH.npz (default: digits, or the --from-preset card's protocol)")
     parser.add_argument("--npz-key", default="x")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--max-examples", type=int, default=None, help="cap each split (quick searches)")
@@ -40,7 +42,11 @@ def build_parser():
     parser.add_argument("--likelihoods", default=None, help="comma-separated names to search (default: all that apply)")
     parser.add_argument("--latent-dims", default="2,4,8,16,32", help="comma-separated latent sizes")
     parser.add_argument("--huber-alpha", default="0.1,10", help="low,high of α (log scale); one value fixes it")
-    parser.add_argument("--learning-rate", default="3e-4,1e-2", help="low,high (log scale)")
+    parser.add_argument("--learning-rate", default=None,
+                        help="low,high (log scale; default 3e-4,1e-2, or 1e-5,1e-3 to fine-tune --from-preset)")
+    parser.add_argument("--from-preset", default=None, metavar="NAME|FOLDER",
+                        help="fine-tune a trained preset (zoo.from_preset) in every trial and search only the "
+                             "learning rate; its architecture, likelihood and latent size are kept")
     parser.add_argument("--out", default="tuning_run", help="project and results folder; an existing search there resumes")
     parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     parser.add_argument("--seed", type=int, default=0)
@@ -73,10 +79,21 @@ def _range(option, text):
     return low, high
 
 
-def space_from(args):
+#: What --from-preset keeps: these options describe the model, which the preset brings.
+PRESET_DEFINES = ("model", "likelihoods", "latent_dims", "huber_alpha")
+
+
+def space_from(args, parser):
+    if args.from_preset:
+        given = [name for name in PRESET_DEFINES if getattr(args, name) != parser.get_default(name)]
+        if given:
+            options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+            raise ValueError(f"{options}: --from-preset {args.from_preset} keeps the preset's model and searches "
+                             f"only the learning rate; drop {'it' if len(given) == 1 else 'them'}.")
+        return {"learning_rate": _range("--learning-rate", args.learning_rate or "1e-5,1e-3")}
     space = {"latent_dims": _numbers("--latent-dims", args.latent_dims, int),
              "huber_alpha": _range("--huber-alpha", args.huber_alpha),
-             "learning_rate": _range("--learning-rate", args.learning_rate)}
+             "learning_rate": _range("--learning-rate", args.learning_rate or "3e-4,1e-2")}
     if args.likelihoods is not None:
         space["likelihoods"] = [n.strip().replace("-", "_") for n in args.likelihoods.split(",") if n.strip()]
         if not space["likelihoods"]:
@@ -85,17 +102,19 @@ def space_from(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return run_cli("tune.py", lambda: run(args), interrupted=lambda: (
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_cli("tune.py", lambda: run(args, parser), interrupted=lambda: (
         f"run the same command again to resume the search in {args.out}."))
 
 
-def run(args):
-    space = space_from(args)
+def run(args, parser):
+    space = space_from(args, parser)
     import tuning
 
     tuning.configure_distribution(args.distributed, args.worker_id, args.oracle_ip, args.oracle_port)
-    result = tuning.search(data=args.data, tuner=args.tuner, max_trials=args.max_trials,
+    data = args.data if args.data or args.from_preset else "digits"
+    result = tuning.search(data=data, from_preset=args.from_preset, tuner=args.tuner, max_trials=args.max_trials,
                            epochs=args.epochs, batch_size=args.batch_size, out=args.out,
                            overwrite=args.overwrite, seed=args.seed, data_dir=args.data_dir,
                            npz_key=args.npz_key, max_examples=args.max_examples,

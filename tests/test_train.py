@@ -295,3 +295,59 @@ def test_an_out_dir_that_cannot_be_created_is_reported(tmp_path):
     (tmp_path / "file").write_text("")
     result = train(*QUICK, "--out", str(tmp_path / "file" / "run"))
     assert result.returncode == 2 and "cannot create" in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def digits_preset(tmp_path_factory):
+    """A trained preset folder of bundled digits' shape (its card names no protocol: --data says)."""
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), data_levels=17,
+                       likelihood=zoo.factory.make_likelihood(None, 17, None, None, None), seed=4)
+    model.compile(optimizer="adam")
+    model.fit(zoo.datasets.load("digits").x_train[:256], epochs=1, batch_size=64, verbose=0)
+    return zoo.save_preset(model, tmp_path_factory.mktemp("presets") / "digits-vae")
+
+
+def test_from_preset_evaluates_with_zero_epochs_and_fine_tunes_with_more(digits_preset, tmp_path):
+    def weights(path):
+        return [keras.ops.convert_to_numpy(w) for w in zoo.load_model(path).weights]
+
+    preset = [keras.ops.convert_to_numpy(w) for w in zoo.from_preset(digits_preset).weights]
+    for epochs in (0, 1):
+        out = tmp_path / f"epochs{epochs}"
+        result = train("--from-preset", str(digits_preset), "--data", "digits", "--epochs", str(epochs),
+                       "--eval-samples", "10", "--verbose", "0", "--out", str(out))
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f"from {digits_preset}" in result.stdout
+        assert json.loads((out / "metrics.json").read_text())["epochs_run"] == epochs
+        assert (out / "history.csv").exists() == bool(epochs) and (out / "samples.png").exists()
+        same = all(np.array_equal(a, b) for a, b in zip(weights(out / "model.keras"), preset))
+        assert same == (epochs == 0)  # scored as shipped; fine-tuned from there
+
+
+@pytest.mark.once
+@pytest.mark.parametrize("arguments, message", [
+    (["--latent-dim", "4", "--k", "5"], "--latent-dim, --k: the model of --from-preset"),
+    (["--data", "{mnist_shaped}"], "takes data of shape (8, 8, 1), and"),
+    (["--from-preset", "no-such-preset"], "neither a preset folder nor a trained preset's name"),
+])
+def test_from_preset_refuses_what_contradicts_the_preset(digits_preset, arguments, message, capsys, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    import train as train_module
+
+    mnist_shaped = tmp_path / "mnist_shaped.npz"
+    np.savez(mnist_shaped, x=np.zeros((30, 28, 28), "uint8"))
+    arguments = [a.format(mnist_shaped=mnist_shaped) for a in arguments]
+    code = train_module.main(["--from-preset", str(digits_preset), "--data", "digits", "--epochs", "0",
+                              *arguments, "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err
+    assert code == 2 and message in error, error
+    assert len(error.strip().splitlines()) == 1 and error.startswith("train.py: error: ")
+
+
+@pytest.mark.once
+def test_zero_epochs_need_a_preset(capsys, tmp_path):
+    sys.path.insert(0, str(ROOT))
+    import train as train_module
+
+    assert train_module.main([*QUICK, "--epochs", "0", "--out", str(tmp_path / "run")]) == 2
+    assert "--epochs must be a positive integer, got 0 (0 evaluates a --from-preset model" in capsys.readouterr().err

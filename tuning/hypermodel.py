@@ -1,4 +1,5 @@
-"""The KerasTuner search space: likelihood, latent size, Huber α (only for Huber), lr, size."""
+"""The KerasTuner search spaces: likelihood, latent size, Huber α (only for Huber), lr, size; or,
+from a trained preset, the fine-tuning learning rate."""
 
 import math
 
@@ -118,6 +119,35 @@ class VAEHyperModel(kt.HyperModel):
         likelihood = factory.make_likelihood(likelihood_name, self.data_levels, huber_alpha=alpha)
         model = factory.make_model(self.model, self.input_shape, likelihood, self.data_levels,
                                    latent_dim=latent_dim, hidden=hidden, **self.vae_options)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, **kwargs)
+
+
+class PresetHyperModel(kt.HyperModel):
+    """Fine-tunes a trained preset (``zoo.from_preset``) in every trial: its architecture and
+    weights are kept, the learning rate (log-uniform over ``learning_rate``) is searched. The
+    preset's likelihood and latent size are recorded as fixed hyperparameters, so the results'
+    columns are those of ``VAEHyperModel``."""
+
+    def __init__(self, preset, learning_rate=(1e-5, 1e-3)):
+        super().__init__(name="vae")
+        from zoo import trained
+
+        # An unknown name or a bad folder fails here, not in a trial.
+        self.input_shape = tuple(trained.from_preset(preset, load_weights=False).data_shape)
+        self.preset = str(preset)
+        self.learning_rate = _log_range("learning_rate", learning_rate)
+
+    def build(self, hp):
+        from zoo import trained
+
+        model = trained.from_preset(self.preset)
+        hp.Fixed("likelihood", model.likelihood.name)
+        hp.Fixed("latent_dim", model.latent_dim)
+        learning_rate = VAEHyperModel._float(hp, "learning_rate", self.learning_rate)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate))
         return model
 

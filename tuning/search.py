@@ -8,7 +8,6 @@ against Huber α).
 
 import csv
 import json
-import math
 import os
 import pathlib
 import time
@@ -16,7 +15,7 @@ import time
 import keras
 import keras_tuner as kt
 
-from tuning.hypermodel import OBJECTIVE, VAEHyperModel
+from tuning.hypermodel import OBJECTIVE, PresetHyperModel, VAEHyperModel
 
 TUNERS = ("random", "bayesian", "hyperband")
 HYPERPARAMETERS = ("likelihood", "huber_alpha", "latent_dim", "learning_rate", "hidden_units", "hidden_layers")
@@ -86,8 +85,9 @@ def configure_distribution(role, worker_id=0, oracle_ip="127.0.0.1", oracle_port
 
 def search(data="digits", tuner="random", max_trials=10, epochs=20, batch_size=64, out="tuning_run",
            overwrite=False, seed=0, data_dir=None, npz_key="x", max_examples=None, verbose=1,
-           model="mlp", **space):
-    """Search likelihood × latent size × Huber α (× lr, size) and write the results.
+           model="mlp", from_preset=None, **space):
+    """Search likelihood × latent size × Huber α (× lr, size) and write the results; or, with
+    ``from_preset``, the learning rate of fine-tuning a trained preset (``PresetHyperModel``).
 
     Args:
         data, data_dir, npz_key, max_examples: as in ``train.py`` (``zoo.datasets.load``).
@@ -97,7 +97,10 @@ def search(data="digits", tuner="random", max_trials=10, epochs=20, batch_size=6
         out: folder for the project and results; an existing search there is resumed
             unless ``overwrite``.
         space: narrows the search space, see ``VAEHyperModel`` (e.g. ``likelihoods=["huber"]``,
-            ``huber_alpha=(0.5, 2.0)``, ``latent_dims=[8]``).
+            ``huber_alpha=(0.5, 2.0)``, ``latent_dims=[8]``); with ``from_preset``, only
+            ``learning_rate``.
+        from_preset: a trained preset's name or folder (``zoo.from_preset``); ``data=None``
+            takes the data of the protocol its card records.
 
     Returns:
         dict with the tuner, the trial rows and the output paths (chief or single process);
@@ -110,10 +113,24 @@ def search(data="digits", tuner="random", max_trials=10, epochs=20, batch_size=6
     for name, value in {"max_trials": max_trials, "epochs": epochs, "batch_size": batch_size}.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    dataset = zoo.datasets.load(data, key=npz_key, data_dir=data_dir, seed=seed)
+    if from_preset is not None:
+        import zoo.evaluate
+
+        if set(space) - {"learning_rate"} or model != "mlp":
+            raise ValueError(f"from_preset={from_preset!r} keeps the preset's model; only the learning rate is "
+                             f"searched, so drop {', '.join(sorted(set(space) - {'learning_rate'})) or 'model'}.")
+        hypermodel = PresetHyperModel(from_preset, **space)
+        dataset = (zoo.evaluate.preset_data(zoo.trained.preset_metadata(from_preset), data_dir=data_dir)
+                   if data is None else zoo.datasets.load(data, key=npz_key, data_dir=data_dir, seed=seed))
+    else:
+        dataset = zoo.datasets.load(data, key=npz_key, data_dir=data_dir, seed=seed)
     if max_examples:
         dataset = dataset.limited(max_examples)
-    hypermodel = VAEHyperModel(dataset.shape, dataset.levels, model=model, **space)
+    if from_preset is None:
+        hypermodel = VAEHyperModel(dataset.shape, dataset.levels, model=model, **space)
+    elif tuple(dataset.shape) != tuple(hypermodel.input_shape):
+        raise ValueError(f"the preset {from_preset} takes data of shape {hypermodel.input_shape}, and "
+                         f"{dataset.name} has {tuple(dataset.shape)}: leave the data out to use the preset's own.")
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)

@@ -26,6 +26,21 @@ class Protocol:
     scored: str  # which images the test number is computed on
     how: str  # the arguments that give this protocol here
 
+    def load(self, data_dir=None, seed=0, validation_fraction=None):
+        """This protocol's data as ``zoo.datasets`` gives it (read from ``data_dir`` or downloaded
+        once): the official static files, or grey MNIST with its validation and test images
+        binarized once from ``seed`` and the training images left grey for the model to binarize
+        at each step (``VAE(dynamic_binarization=True)``)."""
+        from zoo import datasets
+
+        if self.binarization == "static":
+            if validation_fraction is not None:
+                raise ValueError(f"{self.name} uses its official validation file; a validation_fraction "
+                                 f"applies to {', '.join(n for n, p in PROTOCOLS.items() if p.binarization != 'static')}.")
+            return datasets.load("binarized-mnist", data_dir=data_dir)
+        return datasets.load("mnist", data_dir=data_dir, seed=seed,
+                             validation_fraction=validation_fraction).dynamically_binarized(seed)
+
     def describe(self):
         held_out = f"{self.validation:,} validation" if self.validation else "no validation split"
         return (f"{self.name}: {self.binarization} binarization, {self.train:,} training images, {held_out}, "

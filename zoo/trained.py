@@ -111,19 +111,7 @@ def from_preset(name_or_folder, load_weights=True, **overrides):
             raise ModelFileError(f"{source}: overrides and load_weights=False apply to a local folder; "
                                  f"download it first (huggingface_hub.snapshot_download) and pass the folder.")
         return keras.saving.load_model(source)
-    folder = pathlib.Path(source)
-    if not folder.exists():
-        from zoo import presets
-
-        if source in presets.names():
-            if source not in shipped():
-                raise ModelFileError(f"no trained weights ship for {source!r} yet (trained presets: "
-                                     f"{', '.join(shipped()) or 'none'}); zoo.presets.get({source!r}) builds "
-                                     f"it untrained, bench/likelihood.py --save-preset trains one.")
-            folder = SHIPPED / source
-        else:
-            raise ModelFileError(f"{source!r} is neither a preset folder nor a trained preset's name; trained "
-                                 f"presets: {', '.join(shipped()) or 'none'} (every preset: zoo.presets.names()).")
+    folder = preset_folder(source)
     config, _ = read_preset(folder)
     if overrides:
         config = {**config, "config": {**config.get("config", {}), **overrides}}
@@ -140,6 +128,30 @@ def from_preset(name_or_folder, load_weights=True, **overrides):
                                  f"({saving.error_summary(error)}): the weights are damaged or another model's; save the "
                                  f"preset again.") from None
     return model
+
+
+def preset_folder(name_or_folder):
+    """The folder of a trained preset: ``name_or_folder`` itself if it exists, else the shipped
+    preset of that name; a ``ModelFileError`` naming the choices otherwise."""
+    source = str(name_or_folder)
+    folder = pathlib.Path(source)
+    if folder.exists():
+        return folder
+    from zoo import presets
+
+    if source in presets.names():
+        if source not in shipped():
+            raise ModelFileError(f"no trained weights ship for {source!r} yet (trained presets: "
+                                 f"{', '.join(shipped()) or 'none'}); zoo.presets.get({source!r}) builds "
+                                 f"it untrained, bench/likelihood.py --save-preset trains one.")
+        return SHIPPED / source
+    raise ModelFileError(f"{source!r} is neither a preset folder nor a trained preset's name; trained "
+                         f"presets: {', '.join(shipped()) or 'none'} (every preset: zoo.presets.names()).")
+
+
+def preset_metadata(name_or_folder):
+    """The metadata.json of a trained preset (a shipped name or a folder), as a dict."""
+    return read_preset(preset_folder(name_or_folder))[1]
 
 
 def load_model(path, **kwargs):

@@ -164,3 +164,39 @@ def test_a_damaged_search_state_names_the_file_and_the_way_out(tmp_path):
     with pytest.raises(ValueError, match=r"oracle.json is damaged .*--overwrite"):
         tuning.search(data="digits", max_trials=2, epochs=1, out=str(tmp_path), max_examples=60, verbose=0,
                       likelihoods=["gaussian"], latent_dims=[2], hidden_units=[8], hidden_layers=(1, 1))
+
+
+def test_a_search_from_a_preset_fine_tunes_its_weights_at_each_learning_rate(tmp_path):
+    import zoo
+
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), data_levels=17,
+                       likelihood=zoo.factory.make_likelihood(None, 17, None, None, None), seed=5)
+    model.compile(optimizer="adam")
+    model.fit(zoo.datasets.load("digits").x_train, epochs=3, batch_size=64, verbose=0)
+    folder = zoo.save_preset(model, tmp_path / "preset")
+    result = tuning.search(from_preset=folder, data="digits", max_trials=2, epochs=1, max_examples=200,
+                           verbose=0, out=tmp_path / "s", learning_rate=(1e-5, 1e-4))
+    rows = read_rows(tmp_path / "s")
+    assert len(rows) == 2 and all(r["status"] == "COMPLETED" for r in rows)
+    assert {r["likelihood"] for r in rows} == {model.likelihood.name} and {r["latent_dim"] for r in rows} == {"3"}
+    assert all(1e-5 <= float(r["learning_rate"]) <= 1e-4 for r in rows)
+    # Each trial started from the preset's weights: one epoch at lr ≤ 1e-4 moves them only a little
+    # (a fresh model's are ~0.1 apart), so the best model stays next to the preset.
+    best = result["tuner"].get_best_models(1)[0]
+    largest = max(float(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b)).max())
+                  for a, b in zip(best.weights, model.weights))
+    assert 0 < largest < 0.05, largest
+
+
+@pytest.mark.once
+@pytest.mark.parametrize("arguments, message", [
+    (["--latent-dims", "4"], "--latent-dims: --from-preset"),
+    (["--likelihoods", "huber", "--model", "conv"], "--model, --likelihoods: --from-preset"),
+])
+def test_tune_from_a_preset_refuses_options_of_another_model(arguments, message, tmp_path, capsys):
+    sys.path.insert(0, str(ROOT))
+    import tune
+
+    assert tune.main(["--from-preset", "vampprior_mnist", *arguments, "--out", str(tmp_path / "s")]) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1, error
