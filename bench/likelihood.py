@@ -311,8 +311,7 @@ def run_table3(args, backend):
                   paper_protocol=entry and f"{entry.protocol}, {entry.estimator}")
     zoo.save_model(model, pathlib.Path(args.results_dir) / f"likelihood-{run_name(args)}-{backend}.keras")
     if args.save_preset:
-        result["fingerprint"] = {"images": min(1000, len(data.x_test)), "k": 1000, "seed": 0,
-                                 "log_px": round(zoo.trained.fingerprint(model, data.x_test[:1000]), 4)}
+        result["fingerprint"] = zoo.trained.fingerprint_entry(model, data.x_test)  # bench/fingerprint.py adds backends
         zoo.save_preset(model, args.save_preset, overwrite=True, preset=args.model, protocol=protocol,
                         protocol_description=zoo.protocols.PROTOCOLS[protocol].describe(),
                         command=" ".join(["python", "bench/likelihood.py"] + sys.argv[1:]),
