@@ -94,3 +94,14 @@ def test_each_protocol_loads_its_data(monkeypatch):
     first, again = (zoo.evaluate.preset_data({"protocol": "dynamic-mnist", "seed": 5}) for _ in range(2))
     assert set(np.unique(first.x_test)) <= {0.0, 1.0} and np.array_equal(first.x_test, again.x_test)
     assert first.binarization_seed == 5
+
+
+@pytest.mark.once
+def test_the_cards_numbers_stand_only_beside_a_run_on_its_data(digits_preset, tmp_path, capsys):
+    # A card measured on static MNIST, scored here on digits: its numbers are not shown beside ours.
+    folder, model = digits_preset
+    elsewhere = zoo.save_preset(model, tmp_path / "static-card", protocol="static-mnist", test_nll_k=20,
+                                test_nll=-1.0, test_negative_elbo=-2.0)
+    assert zoo.evaluate.main([str(elsewhere), "--data", "digits", "--out", str(tmp_path / "e")]) == 0
+    printed = capsys.readouterr().out
+    assert "-1.00" not in printed and "-2.00" not in printed and printed.count("—") == 4, printed
