@@ -19,7 +19,7 @@ LAYERS = [
      "zoo.saving", "zoo.datasets", "zoo.plots"},
     {"zoo.vae"},
     {"zoo.models"},
-    {"zoo.evaluation", "zoo.presets", "zoo.factory", "zoo.trained", "zoo"},
+    {"zoo.evaluation", "zoo.presets", "zoo.factory", "zoo.trained", "zoo.evaluate", "zoo"},
 ]
 
 
