@@ -307,6 +307,7 @@ def digits_preset(tmp_path_factory):
     return zoo.save_preset(model, tmp_path_factory.mktemp("presets") / "digits-vae")
 
 
+@pytest.mark.once  # the CLI's plumbing; loading, training and scoring a preset: tests/zoo, every backend
 def test_from_preset_evaluates_with_zero_epochs_and_fine_tunes_with_more(digits_preset, tmp_path):
     def weights(path):
         return [keras.ops.convert_to_numpy(w) for w in zoo.load_model(path).weights]

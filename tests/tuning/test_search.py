@@ -166,6 +166,7 @@ def test_a_damaged_search_state_names_the_file_and_the_way_out(tmp_path):
                       likelihoods=["gaussian"], latent_dims=[2], hidden_units=[8], hidden_layers=(1, 1))
 
 
+@pytest.mark.once  # KerasTuner's bookkeeping; every backend trains in the search above
 def test_a_search_from_a_preset_fine_tunes_its_weights_at_each_learning_rate(tmp_path):
     import zoo
 
