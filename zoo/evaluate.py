@@ -71,8 +71,11 @@ def save_pictures(model, data, out, conditional=False):
         title = f"Samples: E[x | z], z ~ p(z) = {model.prior.describe()}"
     if plots.save_samples(samples, model.data_shape, out / "samples.png", title):
         saved.append("samples.png")
-    x = data.x_test[:30]
-    recon_inputs = (x, data.y_test[:30]) if conditional else x
+    # 30 test images spread over the split: static MNIST's test file runs in blocks of one
+    # class (its first 30 are all zeros).
+    spread = np.linspace(0, len(data.x_test) - 1, min(30, len(data.x_test))).astype(int)
+    x = data.x_test[spread]
+    recon_inputs = (x, data.y_test[spread]) if conditional else x
     recon = to_numpy(model.predict(recon_inputs, verbose=0))
     if plots.save_reconstructions(x, recon, model.data_shape, out / "reconstructions.png"):
         saved.append("reconstructions.png")
