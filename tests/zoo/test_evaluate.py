@@ -105,3 +105,13 @@ def test_the_cards_numbers_stand_only_beside_a_run_on_its_data(digits_preset, tm
     assert zoo.evaluate.main([str(elsewhere), "--data", "digits", "--out", str(tmp_path / "e")]) == 0
     printed = capsys.readouterr().out
     assert "-1.00" not in printed and "-2.00" not in printed and printed.count("—") == 4, printed
+
+
+@pytest.mark.once  # pictures; the model's numerics are tested on every backend in tests/zoo
+def test_pictures_of_a_conditional_model_use_the_labels(tmp_path):
+    data = datasets.load("digits").limited(40)
+    model = zoo.ConditionalVAE(num_classes=10, input_shape=data.shape, latent_dim=3, hidden=(8,),
+                               data_levels=data.levels, likelihood=losses.DiscretizedLogistic(levels=data.levels))
+    saved = zoo.evaluate.save_pictures(model, data, tmp_path / "pictures", conditional=True)
+    assert saved == ["samples.png", "reconstructions.png", "latent_traversal.png"]
+    assert all((tmp_path / "pictures" / name).stat().st_size > 0 for name in saved)
