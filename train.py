@@ -155,15 +155,19 @@ def check_arguments(args):
         raise ValueError("--resume needs --out DIR, the folder of the run to continue.")
 
 
+def given_options(args, parser, names):
+    """Those of ``names`` set to other than their defaults, as the command line spells them."""
+    return [f"--{name.replace('_', '-')}" for name in names if getattr(args, name) != parser.get_default(name)]
+
+
 def check_from_preset(args, parser):
     """With --from-preset, the model's options are the preset's: refuse any given here."""
     if not args.from_preset or args.resume:
         return
-    given = [name for name in PRESET_DEFINES if getattr(args, name) != parser.get_default(name)]
+    given = given_options(args, parser, PRESET_DEFINES)
     if given:
-        options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-        raise ValueError(f"{options}: the model of --from-preset {args.from_preset} is defined by the preset; drop "
-                         f"{'it' if len(given) == 1 else 'them'}, or train a new model without --from-preset.")
+        raise ValueError(f"{', '.join(given)}: the model of --from-preset {args.from_preset} is defined by the preset; "
+                         f"drop {'it' if len(given) == 1 else 'them'}, or train a new model without --from-preset.")
 
 
 def prepare_out_dir(args, parser):
@@ -362,9 +366,8 @@ def run(args, parser):
 
 def preset_data(args, zoo):
     """--from-preset's data: --data if given, else the protocol its metadata records."""
-    if args.data is not None:
-        return zoo.datasets.load(args.data, key=args.npz_key, data_dir=args.data_dir, seed=args.seed)
-    return zoo.evaluate.preset_data(zoo.trained.preset_metadata(args.from_preset), data_dir=args.data_dir)
+    return zoo.evaluate.preset_data(zoo.trained.preset_metadata(args.from_preset), args.data, args.data_dir,
+                                    key=args.npz_key, seed=args.seed)
 
 
 def preset_model(args, data, zoo):

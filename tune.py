@@ -16,7 +16,7 @@ import argparse
 import math
 import sys
 
-from train import run_cli
+from train import given_options, run_cli
 
 # tuning.hypermodel.MODELS, without importing Keras for --help.
 MODELS = ("mlp", "conv", "two_layer", "hvae", "vampprior_mnist", "mog_prior_mnist", "hvae_vampprior_mnist",
@@ -85,10 +85,9 @@ PRESET_DEFINES = ("model", "likelihoods", "latent_dims", "huber_alpha")
 
 def space_from(args, parser):
     if args.from_preset:
-        given = [name for name in PRESET_DEFINES if getattr(args, name) != parser.get_default(name)]
+        given = given_options(args, parser, PRESET_DEFINES)
         if given:
-            options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-            raise ValueError(f"{options}: --from-preset {args.from_preset} keeps the preset's model and searches "
+            raise ValueError(f"{', '.join(given)}: --from-preset {args.from_preset} keeps the preset's model and searches "
                              f"only the learning rate; drop {'it' if len(given) == 1 else 'them'}.")
         return {"learning_rate": _range("--learning-rate", args.learning_rate or "1e-5,1e-3")}
     space = {"latent_dims": _numbers("--latent-dims", args.latent_dims, int),

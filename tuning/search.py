@@ -120,8 +120,8 @@ def search(data="digits", tuner="random", max_trials=10, epochs=20, batch_size=6
             raise ValueError(f"from_preset={from_preset!r} keeps the preset's model; only the learning rate is "
                              f"searched, so drop {', '.join(sorted(set(space) - {'learning_rate'})) or 'model'}.")
         hypermodel = PresetHyperModel(from_preset, **space)
-        dataset = (zoo.evaluate.preset_data(zoo.trained.preset_metadata(from_preset), data_dir=data_dir)
-                   if data is None else zoo.datasets.load(data, key=npz_key, data_dir=data_dir, seed=seed))
+        dataset = zoo.evaluate.preset_data(zoo.trained.preset_metadata(from_preset), data, data_dir,
+                                           key=npz_key, seed=seed)
     else:
         dataset = zoo.datasets.load(data, key=npz_key, data_dir=data_dir, seed=seed)
     if max_examples:

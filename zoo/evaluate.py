@@ -105,13 +105,14 @@ def save_pictures(model, data, out, conditional=False):
     return saved
 
 
-def preset_data(metadata, data=None, data_dir=None):
-    """The data a preset is scored on: ``data`` (a zoo.datasets name or .npz path) if given, else
-    the protocol its metadata records, with the seed that binarized its test images."""
+def preset_data(metadata, data=None, data_dir=None, key="x", seed=0):
+    """The data a preset is scored on: ``data`` (a zoo.datasets name or .npz path, its array
+    ``key``, split with ``seed``) if given, else the protocol its metadata records, with the seed
+    that binarized its test images."""
     from zoo import datasets, protocols
 
     if data is not None:
-        return datasets.load(data, data_dir=data_dir)
+        return datasets.load(data, key=key, data_dir=data_dir, seed=seed)
     protocol = metadata.get("protocol")
     if protocol not in protocols.PROTOCOLS:
         raise ValueError(f"the preset's metadata.json names no known protocol ({protocol!r}; known: "
