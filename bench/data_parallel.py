@@ -80,9 +80,12 @@ def main():
     parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     rows = []
+    # The caller's own XLA flags are kept; only the virtual device count is this run's.
+    own_flags = [flag for flag in os.environ.get("XLA_FLAGS", "").split()
+                 if not flag.startswith("--xla_force_host_platform_device_count")]
     for count in args.devices.split(","):
         env = {**os.environ, "KERAS_BACKEND": args.backend, "TF_CPP_MIN_LOG_LEVEL": "3",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
+               "XLA_FLAGS": " ".join([*own_flags, f"--xla_force_host_platform_device_count={count}"])}
         run = subprocess.run([sys.executable, "-c", RUN, str(ROOT), args.backend, count, str(args.examples),
                               str(args.batch_size), str(args.epochs), str(args.test_examples), str(args.k)],
                              env=env, capture_output=True, text=True)

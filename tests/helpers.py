@@ -1,10 +1,21 @@
 """Helpers the tests share: numpy conversion, gradients on any backend, quadrature."""
 
+import os
+
 import numpy as np
 import keras
 from keras import ops
 
 BACKEND = keras.backend.backend()
+
+
+def xla_flags(*flags):
+    """XLA_FLAGS for a subprocess: ``flags`` plus this test run's optimization level
+    (``python -m tests`` compiles at LLVM -O0, tests/__main__.py), not this process's other
+    flags (e.g. a virtual device count)."""
+    level = [flag for flag in os.environ.get("XLA_FLAGS", "").split()
+             if flag.startswith("--xla_backend_optimization_level")]
+    return " ".join([*level, *flags])
 
 
 def to_numpy(x):

@@ -76,9 +76,10 @@ def test_likelihood_smoke(tmp_path):
         assert row["lr_decay"] == "exponential" and row["jit_compile"] is False
 
 
+@pytest.mark.once  # the script's bookkeeping; the weights move by Keras' own get/set_weights
 @needs_binarized_mnist
 def test_likelihood_warm_start_smoke(tmp_path):
-    # The k=1 networks' weights must load into the 2-layer k=50 model on this backend, both
+    # The k=1 networks' weights must load into the 2-layer k=50 model, both
     # phases count against the budget, the KL and learning-rate warm-ups ramp in the first phase only, both
     # phases' optimizers get --adam-epsilon and --ema-momentum, the second phase restarts at
     # --restart-lr (decaying along the default straight line to zero), and both stochastic

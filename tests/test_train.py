@@ -15,7 +15,7 @@ import pytest
 import keras
 
 import zoo
-from tests.helpers import BACKEND
+from tests.helpers import BACKEND, xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 QUICK_BUDGET = ["--epochs", "2", "--eval-samples", "20", "--max-examples", "300", "--verbose", "0"]
@@ -28,6 +28,25 @@ def train(*arguments, timeout=600):
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
+def train_here(capsys, *arguments):
+    """train.main in this process, for checks that end before training (no fresh process
+    to import Keras into): its exit code and what it wrote to stderr."""
+    sys.path.insert(0, str(ROOT))
+    import train as train_module
+
+    code = train_module.main(list(arguments))
+    return code, capsys.readouterr().err
+
+
+def assert_no_tensorflow_start_up(result):
+    """TensorFlow's start-up notices are not news on JAX and PyTorch (train.py keeps them off)."""
+    if BACKEND != "tensorflow":
+        sys.path.insert(0, str(ROOT))
+        import train as train_module
+
+        assert not any(marker in result.stderr for marker in train_module.TENSORFLOW_START_UP), result.stderr[:2000]
+
+
 @pytest.fixture(scope="module")
 def binary_digits(tmp_path_factory):
     """Binarized scikit-learn digits as a .npz (offline stand-in for binarized MNIST)."""
@@ -38,8 +57,9 @@ def binary_digits(tmp_path_factory):
     return path
 
 
-# The CLI with each kind of likelihood once (each likelihood's numerics are tested on every
-# backend in tests/losses and tests/zoo); the Bernoulli runs on every backend.
+# The CLI on every backend with the Bernoulli; the rest once (in one backend's pass: the CLI's
+# plumbing is the same on all three, and tests/losses and tests/zoo check each likelihood,
+# model, family, dynamic binarization and jit_compile=False on every backend).
 @pytest.mark.parametrize("likelihood,extra", [
     ("bernoulli", []),
     pytest.param("gaussian", [], marks=pytest.mark.once),
@@ -47,19 +67,16 @@ def binary_digits(tmp_path_factory):
     pytest.param("continuous_bernoulli", [], marks=pytest.mark.once),
     # Grey digits binarized afresh each step, on the two-stochastic-layer model (its metrics
     # add the middle layer's active units).
-    ("bernoulli", ["--dynamic-binarization", "--model", "two_layer"]),
-    # The families (on one backend: the plumbing is the same on all three, and tests/zoo checks
-    # each family on each backend): a hierarchy with a VampPrior and MIWAE, a flow posterior,
-    # and a preset with its own KL warm-up.
-    ("bernoulli", ["--model", "hvae", "--prior", "vampprior", "--prior-components", "10", "--bound", "miwae",
-                   "--k", "2", "--m", "2"]),
-    ("gaussian", ["--posterior", "iaf", "--flow-steps", "2", "--prior", "mog"]),
-    ("bernoulli", ["--model", "ladder_mnist", "--kl-warmup", "10", "--hidden", "32,16,16,8,8"]),
+    pytest.param("bernoulli", ["--dynamic-binarization", "--model", "two_layer"], marks=pytest.mark.once),
+    # The families: a hierarchy with a VampPrior and MIWAE, a flow posterior, and a preset with
+    # its own KL warm-up.
+    pytest.param("bernoulli", ["--model", "hvae", "--prior", "vampprior", "--prior-components", "10",
+                               "--bound", "miwae", "--k", "2", "--m", "2"], marks=pytest.mark.once),
+    pytest.param("gaussian", ["--posterior", "iaf", "--flow-steps", "2", "--prior", "mog"], marks=pytest.mark.once),
+    pytest.param("bernoulli", ["--model", "ladder_mnist", "--kl-warmup", "10", "--hidden", "32,16,16,8,8"],
+                 marks=pytest.mark.once),
 ])
 def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
-    families = {"--prior", "--posterior", "ladder_mnist"} & set(extra)
-    if families and BACKEND != "jax":
-        pytest.skip("the families' train.py runs go on one backend (JAX)")
     dynamic = "--dynamic-binarization" in extra
     data = ["--data", str(binary_digits), "--npz-key", "images"] if likelihood == "bernoulli" and not dynamic else []
     out = tmp_path / "run"
@@ -67,11 +84,7 @@ def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
     result = train(*quick, *data, "--likelihood", likelihood, *extra, "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test log-likelihood" in result.stdout
-    if BACKEND != "tensorflow":  # TensorFlow's start-up notices are not news on JAX and PyTorch
-        sys.path.insert(0, str(ROOT))
-        import train as train_module
-
-        assert not any(marker in result.stderr for marker in train_module.TENSORFLOW_START_UP), result.stderr[:2000]
+    assert_no_tensorflow_start_up(result)
     for name in ("model.keras", "config.json", "history.csv", "metrics.json", "samples.png",
                  "reconstructions.png", "latent_traversal.png"):
         assert (out / name).stat().st_size > 0, name
@@ -108,7 +121,7 @@ def test_data_parallel_on_sizes_no_device_count_divides(tmp_path):
     # 1,437 training images in batches of 63 and 359 test images on 2 devices: the evaluation
     # crashed with JAX's "partitioned 2 times, but the dimension size is 359".
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+           "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=2")}
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--data-parallel", "--batch-size", "63",
                              "--epochs", "2", "--eval-samples", "10", "--verbose", "0", "--latent-dim", "4",
@@ -123,6 +136,7 @@ def test_data_parallel_on_sizes_no_device_count_divides(tmp_path):
     assert too_small.returncode == 2 and "--batch-size 1 is smaller than the 2 devices" in too_small.stderr
 
 
+@pytest.mark.once  # the option's plumbing; jit_compile=False trains on every backend in tests/zoo
 def test_jit_compile_option_reaches_the_saved_model(tmp_path):
     out = tmp_path / "run"
     result = train(*QUICK, "--epochs", "1", "--jit-compile", "false", "--out", str(out))
@@ -168,6 +182,18 @@ def test_resume_after_a_kill_keeps_finished_epochs(tmp_path):
 
 
 @pytest.mark.once
+def test_a_bad_argument_is_one_line_from_a_real_process(tmp_path):
+    # The process as a user meets it: exit code 2, no traceback, one line of ours among any
+    # start-up lines TensorFlow writes (the other bad arguments run in-process, below).
+    result = train(*QUICK, "--likelihood", "mse", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("train.py:")]
+    assert len(ours) == 1 and ours[0].startswith("train.py: error: unknown likelihood 'mse'; choose one of"), \
+        result.stderr
+    assert_no_tensorflow_start_up(result)
+
+
+@pytest.mark.once  # argument checks, in-process (train.main); the real process is tested above
 @pytest.mark.parametrize("arguments,message", [
     (["--likelihood", "mse"], "unknown likelihood 'mse'"),
     (["--likelihood", "huber", "--huber-alpha", "0"], "--huber-alpha must be a number > 0"),
@@ -182,17 +208,14 @@ def test_resume_after_a_kill_keeps_finished_epochs(tmp_path):
     (["--dynamic-binarization", "--likelihood", "gaussian"], "scored by the bernoulli likelihood"),
     (["--dynamic-binarization", "--data", "{npz}", "--npz-key", "images"], "is binary already"),
 ])
-def test_bad_arguments_exit_with_one_line(arguments, message, binary_digits, tmp_path):
+def test_bad_arguments_exit_with_one_line(arguments, message, binary_digits, tmp_path, capsys):
     odd = tmp_path / "odd.npz"
     np.savez(odd, x=np.zeros((30, 2, 3, 4, 5), "float32"))
     arguments = [a.format(npz=binary_digits, odd=odd) for a in arguments]
-    result = train(*QUICK, *arguments, "--out", str(tmp_path / "run"))
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    assert message in result.stderr, result.stderr
-    # TensorFlow may log its start-up lines to stderr too; ours is one line.
-    ours = [line for line in result.stderr.splitlines() if line.startswith("train.py:")]
-    assert len(ours) == 1 and ours[0].startswith("train.py: error: "), result.stderr
+    code, error = train_here(capsys, *QUICK, *arguments, "--out", str(tmp_path / "run"))
+    assert code == 2 and "Traceback" not in error
+    assert message in error, error
+    assert len(error.strip().splitlines()) == 1 and error.startswith("train.py: error: "), error
 
 
 @pytest.mark.once
@@ -209,20 +232,16 @@ def test_bad_arguments_exit_with_one_line(arguments, message, binary_digits, tmp
     (["--model", "ladder"], "--model ladder has one size per stochastic layer"),
 ])
 def test_bad_family_options_are_one_line_before_training(arguments, message, capsys, tmp_path):
-    sys.path.insert(0, str(ROOT))
-    import train as train_module
-
-    code = train_module.main([*QUICK, *arguments, "--out", str(tmp_path / "run")])
-    error = capsys.readouterr().err
+    code, error = train_here(capsys, *QUICK, *arguments, "--out", str(tmp_path / "run"))
     assert code == 2 and message in error, error
     assert len(error.strip().splitlines()) == 1 and error.startswith("train.py: error: ")
 
 
 @pytest.mark.once
-def test_existing_out_dir_is_not_overwritten(tmp_path):
+def test_existing_out_dir_is_not_overwritten(tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("mine")
-    result = train(*QUICK, "--out", str(tmp_path))
-    assert result.returncode == 2 and "--resume" in result.stderr
+    code, error = train_here(capsys, *QUICK, "--out", str(tmp_path))
+    assert code == 2 and "--resume" in error
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
@@ -262,13 +281,13 @@ def saved_run(out, *arguments):
 
 
 @pytest.mark.once
-def test_resume_refuses_options_that_contradict_the_run(tmp_path):
+def test_resume_refuses_options_that_contradict_the_run(tmp_path, capsys):
     saved_run(tmp_path / "run")
-    result = train("--resume", "--out", str(tmp_path / "run"), "--latent-dim", "8")
-    assert result.returncode == 2 and "--latent-dim 8 contradicts" in result.stderr, result.stderr
+    code, error = train_here(capsys, "--resume", "--out", str(tmp_path / "run"), "--latent-dim", "8")
+    assert code == 2 and "--latent-dim 8 contradicts" in error, error
     (tmp_path / "run" / "config.json").write_text("{truncated")
-    result = train("--resume", "--out", str(tmp_path / "run"))
-    assert result.returncode == 2 and "is damaged" in result.stderr, result.stderr
+    code, error = train_here(capsys, "--resume", "--out", str(tmp_path / "run"))
+    assert code == 2 and "is damaged" in error, error
 
 
 @pytest.mark.once
@@ -291,10 +310,10 @@ def test_file_system_errors_are_one_line_naming_the_file(code, expected, monkeyp
 
 
 @pytest.mark.once
-def test_an_out_dir_that_cannot_be_created_is_reported(tmp_path):
+def test_an_out_dir_that_cannot_be_created_is_reported(tmp_path, capsys):
     (tmp_path / "file").write_text("")
-    result = train(*QUICK, "--out", str(tmp_path / "file" / "run"))
-    assert result.returncode == 2 and "cannot create" in result.stderr, result.stderr
+    code, error = train_here(capsys, *QUICK, "--out", str(tmp_path / "file" / "run"))
+    assert code == 2 and "cannot create" in error, error
 
 
 @pytest.fixture(scope="module")
@@ -332,23 +351,16 @@ def test_from_preset_evaluates_with_zero_epochs_and_fine_tunes_with_more(digits_
     (["--from-preset", "no-such-preset"], "neither a preset folder nor a trained preset's name"),
 ])
 def test_from_preset_refuses_what_contradicts_the_preset(digits_preset, arguments, message, capsys, tmp_path):
-    sys.path.insert(0, str(ROOT))
-    import train as train_module
-
     mnist_shaped = tmp_path / "mnist_shaped.npz"
     np.savez(mnist_shaped, x=np.zeros((30, 28, 28), "uint8"))
     arguments = [a.format(mnist_shaped=mnist_shaped) for a in arguments]
-    code = train_module.main(["--from-preset", str(digits_preset), "--data", "digits", "--epochs", "0",
-                              *arguments, "--out", str(tmp_path / "run")])
-    error = capsys.readouterr().err
+    code, error = train_here(capsys, "--from-preset", str(digits_preset), "--data", "digits", "--epochs", "0",
+                             *arguments, "--out", str(tmp_path / "run"))
     assert code == 2 and message in error, error
     assert len(error.strip().splitlines()) == 1 and error.startswith("train.py: error: ")
 
 
 @pytest.mark.once
 def test_zero_epochs_need_a_preset(capsys, tmp_path):
-    sys.path.insert(0, str(ROOT))
-    import train as train_module
-
-    assert train_module.main([*QUICK, "--epochs", "0", "--out", str(tmp_path / "run")]) == 2
-    assert "--epochs must be a positive integer, got 0 (0 evaluates a --from-preset model" in capsys.readouterr().err
+    code, error = train_here(capsys, *QUICK, "--epochs", "0", "--out", str(tmp_path / "run"))
+    assert code == 2 and "--epochs must be a positive integer, got 0 (0 evaluates a --from-preset model" in error

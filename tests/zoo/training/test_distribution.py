@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from tests.helpers import BACKEND
+from tests.helpers import BACKEND, xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
@@ -31,7 +31,7 @@ TRAIN = textwrap.dedent("""
 
 def run(mode):
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+           "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=2")}
     result = subprocess.run([sys.executable, "-c", TRAIN, mode], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -82,7 +82,7 @@ ODD_SIZES = textwrap.dedent("""
 
 def run_odd(mode, kind):
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
+           "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=3")}
     result = subprocess.run([sys.executable, "-c", ODD_SIZES, mode, kind], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -226,8 +226,7 @@ def test_two_processes_over_loopback_train_as_one():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("XLA_FLAGS", None)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "XLA_FLAGS": xla_flags()}
     workers = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, str(i), port], env=env, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
     outputs = [worker.communicate(timeout=600) for worker in workers]
