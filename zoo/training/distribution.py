@@ -14,7 +14,8 @@ example-major (``zoo.posteriors.example_major_normal``) the real examples see th
 on one device: the numbers equal the single-device ones to float round-off.
 
 TensorFlow: ``tf.distribute.MirroredStrategy`` (its own uneven-batch handling), entered for the
-rest of the process by ``data_parallel()``; build the model after it.
+rest of the process by ``data_parallel()``; build the model after it. ``single_device()``
+undoes either.
 """
 
 import math
@@ -26,6 +27,7 @@ from zoo.training.batches import ArrayBatches
 
 
 _ENTERED = []  # the MirroredStrategy scope data_parallel() entered on TensorFlow
+_TF_REPLICAS = []  # how many devices this process's MirroredStrategy used (one count per process)
 
 
 def _tf_strategy():
@@ -67,11 +69,13 @@ def data_parallel(devices=None):
 
     JAX: sets Keras' ``DataParallel`` distribution. TensorFlow: enters a ``MirroredStrategy``
     scope for the rest of the process (models built after it are mirrored). PyTorch: an error
-    naming the alternatives.
+    naming the alternatives. A second call replaces the first (on TensorFlow only with as many
+    devices: its collectives' group keys are per process); ``single_device()`` undoes it.
     """
     backend = keras.backend.backend()
     if backend == "jax":
         devices = devices or keras.distribution.list_devices()
+        single_device()
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         return len(devices)
     if backend == "tensorflow":
@@ -79,6 +83,14 @@ def data_parallel(devices=None):
 
         devices = devices or [d.name for d in tf.config.list_logical_devices("GPU")] or \
             [d.name for d in tf.config.list_logical_devices("CPU")]
+        if _TF_REPLICAS and len(devices) != _TF_REPLICAS[0]:
+            # TensorFlow would fail at the first all-reduce ("joining a group with size 3, but
+            # that group has size 2"): its collectives remember a group's size per process.
+            raise ValueError(f"this process already ran data parallel over {_TF_REPLICAS[0]} devices, and "
+                             f"TensorFlow cannot then mirror over {len(devices)}: use {_TF_REPLICAS[0]} "
+                             f"again, or a new process for {len(devices)}.")
+        _TF_REPLICAS[:] = [len(devices)]
+        single_device()
         strategy = tf.distribute.MirroredStrategy(devices)
         scope = strategy.scope()
         scope.__enter__()  # for the rest of the process: the CLI builds its model next
@@ -88,6 +100,16 @@ def data_parallel(devices=None):
         f"data parallelism runs on the JAX backend (keras.distribution) and on TensorFlow "
         f"(tf.distribute.MirroredStrategy); this is {backend}: use KERAS_BACKEND=jax or tensorflow, or "
         f"wrap the model in torch.nn.parallel.DistributedDataParallel yourself (docs/scaling.md).")
+
+
+def single_device():
+    """Undo ``data_parallel()``: models built after this run on one device (JAX: clears
+    ``keras.distribution``'s distribution; TensorFlow: leaves the strategy's scope)."""
+    if keras.backend.backend() == "jax":
+        keras.distribution.set_distribution(None)
+    while _ENTERED:
+        _, scope = _ENTERED.pop()
+        scope.__exit__(None, None, None)
 
 
 def check_batch_size(batch_size, num_devices):

@@ -15,24 +15,27 @@ from tests.helpers import BACKEND, xla_flags
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 TRAIN = textwrap.dedent("""
-    import json, sys
+    import json
     import numpy as np, keras
     import zoo
     from zoo.training.distribution import data_parallel
     from tests.zoo.common import digits
-    devices = data_parallel() if sys.argv[1] == "parallel" else 1
-    keras.utils.set_random_seed(0)
-    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,), likelihood="bernoulli", seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    history = model.fit(digits(256), epochs=3, batch_size=64, shuffle=False, verbose=0).history
-    print(json.dumps({"devices": devices, "history": history}))
+    runs = {}
+    for mode in ("single", "parallel"):  # one process: a model keeps the setting it was built under
+        devices = data_parallel() if mode == "parallel" else 1
+        keras.utils.set_random_seed(0)
+        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,), likelihood="bernoulli", seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        history = model.fit(digits(256), epochs=3, batch_size=64, shuffle=False, verbose=0).history
+        runs[mode] = {"devices": devices, "history": history}
+    print(json.dumps(runs))
 """)
 
 
-def run(mode):
+def run():
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
            "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=2")}
-    result = subprocess.run([sys.executable, "-c", TRAIN, mode], env=env, cwd=ROOT,
+    result = subprocess.run([sys.executable, "-c", TRAIN], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -41,7 +44,8 @@ def run(mode):
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution's DataParallel is JAX-only; "
                                              "this runs once, in the jax pass")
 def test_two_devices_follow_the_one_device_trajectory():
-    single, parallel = run("single"), run("parallel")
+    runs = run()
+    single, parallel = runs["single"], runs["parallel"]
     assert parallel["devices"] == 2
     for name in ("loss", "elbo", "kl", "bits_per_dim"):
         a, b = single["history"][name], parallel["history"][name]
@@ -52,59 +56,67 @@ def test_two_devices_follow_the_one_device_trajectory():
 
 
 ODD_SIZES = textwrap.dedent("""
-    import json, sys
+    import json
     import numpy as np, keras
     import zoo
-    from zoo.training.distribution import data_parallel
+    from zoo.training.distribution import data_parallel, single_device
     from tests.zoo.common import digits
-    mode, kind = sys.argv[1], sys.argv[2]
-    devices = data_parallel(keras.distribution.list_devices()[:int(mode)]) if mode != "1" else 1
-    keras.utils.set_random_seed(0)
-    x = digits(97)
-    if kind == "iwae":
-        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), k=3, seed=0)
-    else:  # 17 grey levels under a continuous likelihood: dequantization noise as well
-        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), likelihood="gaussian",
-                           data_levels=17, seed=0)
-        x = digits(97, binary=False)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    # 37 training images in batches of 10, 23 validation images in batches of 8: no size divides.
-    history = model.fit(x[:37], epochs=2, batch_size=10, shuffle=False, verbose=0,
-                        validation_data=(x[37:60],), validation_batch_size=8).history
-    scores = model.evaluate(x[60:83], batch_size=7, verbose=0, return_dict=True)
-    reconstruction = keras.ops.convert_to_numpy(model.predict(x[83:], batch_size=5, verbose=0))
-    keras.utils.set_random_seed(1)
-    log_px = zoo.log_likelihood(model, x[83:], num_samples=7, batch_size=5)
-    print(json.dumps({"devices": devices, "history": history, "scores": scores,
-                      "reconstruction": reconstruction.tolist(), "log_px": log_px.tolist()}))
+    runs = {}
+    for kind in ("iwae", "dequantized"):
+        for mode in ("1", "2", "3"):  # one process: a model keeps the setting it was built under
+            if mode == "1":
+                single_device()
+                devices = 1
+            else:
+                devices = data_parallel(keras.distribution.list_devices()[:int(mode)])
+            keras.utils.set_random_seed(0)
+            x = digits(97)
+            if kind == "iwae":
+                model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), k=3, seed=0)
+            else:  # 17 grey levels under a continuous likelihood: dequantization noise as well
+                model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(16,), likelihood="gaussian",
+                                   data_levels=17, seed=0)
+                x = digits(97, binary=False)
+            model.compile(optimizer=keras.optimizers.Adam(1e-2))
+            # 37 training images in batches of 10, 23 validation images in batches of 8: no size divides.
+            history = model.fit(x[:37], epochs=2, batch_size=10, shuffle=False, verbose=0,
+                                validation_data=(x[37:60],), validation_batch_size=8).history
+            scores = model.evaluate(x[60:83], batch_size=7, verbose=0, return_dict=True)
+            reconstruction = keras.ops.convert_to_numpy(model.predict(x[83:], batch_size=5, verbose=0))
+            keras.utils.set_random_seed(1)
+            log_px = zoo.log_likelihood(model, x[83:], num_samples=7, batch_size=5)
+            runs.setdefault(kind, {})[mode] = {"devices": devices, "history": history, "scores": scores,
+                                               "reconstruction": reconstruction.tolist(), "log_px": log_px.tolist()}
+    print(json.dumps(runs))
 """)
-
-
-def run_odd(mode, kind):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=3")}
-    result = subprocess.run([sys.executable, "-c", ODD_SIZES, mode, kind], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution's DataParallel is JAX-only; "
                                              "this runs once, in the jax pass")
-@pytest.mark.parametrize("kind", ["iwae", "dequantized"])
-def test_any_data_and_batch_size_on_two_and_three_devices_matches_one(kind):
+def test_any_data_and_batch_size_on_two_and_three_devices_matches_one():
     import numpy as np
 
-    single = run_odd("1", kind)
-    for devices in ("2", "3"):
-        parallel = run_odd(devices, kind)
-        assert parallel["devices"] == int(devices)
-        for name, values in single["history"].items():
-            np.testing.assert_allclose(parallel["history"][name], values, rtol=2e-4, atol=2e-4, err_msg=name)
-        for name, value in single["scores"].items():
-            np.testing.assert_allclose(parallel["scores"][name], value, rtol=2e-4, atol=2e-4, err_msg=name)
-        np.testing.assert_allclose(parallel["reconstruction"], single["reconstruction"], rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(parallel["log_px"], single["log_px"], rtol=1e-4, atol=1e-3)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=3")}
+    result = subprocess.run([sys.executable, "-c", ODD_SIZES], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    for kind in ("iwae", "dequantized"):
+        single = runs[kind]["1"]
+        for devices in ("2", "3"):
+            parallel = runs[kind][devices]
+            where = f"{kind} on {devices} devices"
+            assert parallel["devices"] == int(devices)
+            for name, values in single["history"].items():
+                np.testing.assert_allclose(parallel["history"][name], values, rtol=2e-4, atol=2e-4,
+                                           err_msg=f"{where}: {name}")
+            for name, value in single["scores"].items():
+                np.testing.assert_allclose(parallel["scores"][name], value, rtol=2e-4, atol=2e-4,
+                                           err_msg=f"{where}: {name}")
+            np.testing.assert_allclose(parallel["reconstruction"], single["reconstruction"], rtol=1e-4, atol=1e-5,
+                                       err_msg=where)
+            np.testing.assert_allclose(parallel["log_px"], single["log_px"], rtol=1e-4, atol=1e-3, err_msg=where)
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="needs keras.distribution (JAX)")
@@ -115,6 +127,34 @@ def test_a_batch_smaller_than_the_device_count_is_named():
         check_batch_size(2, 3)
     check_batch_size(3, 3)
     check_batch_size(7, 3)  # any size from there: batches are padded
+
+
+def test_single_device_undoes_data_parallel_and_a_second_call_replaces_the_first():
+    if BACKEND == "torch":
+        pytest.skip("JAX and TensorFlow have a data-parallel path")
+    import keras
+    from zoo.training.distribution import data_parallel, single_device
+
+    def active():
+        if BACKEND == "jax":
+            return keras.distribution.distribution() is not None
+        import tensorflow as tf
+
+        return tf.distribute.has_strategy()
+
+    try:
+        assert data_parallel() == 1 and active()  # this process has one device
+        assert data_parallel() == 1 and active()  # not nested: TensorFlow refuses a second strategy inside one
+        if BACKEND == "tensorflow":
+            with pytest.raises(ValueError, match="already ran data parallel over 1 devices, and TensorFlow "
+                                                 "cannot then mirror over 2: use 1 again, or a new process"):
+                data_parallel(["/CPU:0", "/CPU:0"])
+            assert active()  # the refused call changed nothing
+    finally:
+        single_device()
+    assert not active()
+    single_device()  # nothing to undo
+    assert not active()
 
 
 def test_pytorch_gets_a_clear_error():
@@ -133,26 +173,32 @@ MIRRORED = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 3)
     import numpy as np, keras
     import zoo
-    from zoo.training.distribution import data_parallel
+    from zoo.training.distribution import data_parallel, single_device
     from tests.zoo.common import digits
-    replicas, weights = int(sys.argv[1]), sys.argv[2]
-    if replicas > 1:
-        data_parallel([d.name for d in tf.config.list_logical_devices("CPU")][:replicas])
-    keras.utils.set_random_seed(0)
-    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,), seed=0, kl_warmup_steps=5)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    x = digits(97)
-    # Odd sizes everywhere: 37 images in batches of 10, validation 23 in batches of 7.
-    history = model.fit(x[:37], epochs=2, batch_size=10, verbose=0, validation_data=(x[37:60],),
-                        validation_batch_size=7).history
-    steps = float(keras.ops.convert_to_numpy(model.training_steps))
-    model.load_weights(weights)  # the same weights on 1, 2 and 3 replicas from here
-    scores = [model.evaluate(x[60:83], batch_size=7, verbose=0, return_dict=True)["elbo"] for _ in range(20)]
-    reconstruction = keras.ops.convert_to_numpy(model.predict(x[83:], batch_size=5, verbose=0))
-    log_px = zoo.log_likelihood(model, x[60:], num_samples=200, batch_size=5)
-    print(json.dumps({"replicas": model.distribute_strategy.num_replicas_in_sync, "history": history,
-                      "steps": steps, "elbo": scores,
-                      "reconstruction": reconstruction.tolist(), "log_px": float(log_px.mean())}))
+    weights, runs = sys.argv[1], {}
+    # Several runs in one process (a model keeps the strategy it was built under), but one
+    # device count above 1 per process: TensorFlow's collectives remember a group's size.
+    for replicas in map(int, sys.argv[2].split(",")):
+        if replicas > 1:
+            data_parallel([d.name for d in tf.config.list_logical_devices("CPU")][:replicas])
+        else:
+            single_device()
+        keras.utils.set_random_seed(0)
+        model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=3, hidden=(32,), seed=0, kl_warmup_steps=5)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        x = digits(97)
+        # Odd sizes everywhere: 37 images in batches of 10, validation 23 in batches of 7.
+        history = model.fit(x[:37], epochs=2, batch_size=10, verbose=0, validation_data=(x[37:60],),
+                            validation_batch_size=7).history
+        steps = float(keras.ops.convert_to_numpy(model.training_steps))
+        model.load_weights(weights)  # the same weights on 1, 2 and 3 replicas from here
+        scores = [model.evaluate(x[60:83], batch_size=7, verbose=0, return_dict=True)["elbo"] for _ in range(20)]
+        reconstruction = keras.ops.convert_to_numpy(model.predict(x[83:], batch_size=5, verbose=0))
+        log_px = zoo.log_likelihood(model, x[60:], num_samples=200, batch_size=5)
+        runs[replicas] = {"replicas": model.distribute_strategy.num_replicas_in_sync, "history": history,
+                          "steps": steps, "elbo": scores,
+                          "reconstruction": reconstruction.tolist(), "log_px": float(log_px.mean())}
+    print(json.dumps(runs))
 """)
 
 
@@ -168,16 +214,17 @@ def test_tensorflow_mirrored_strategy_on_odd_sizes(tmp_path):
     trained.fit(digits(64), epochs=3, verbose=0)
     trained.save_weights(weights)
 
-    def run(replicas):
-        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        result = subprocess.run([sys.executable, "-c", MIRRORED, str(replicas), str(weights)], env=env, cwd=ROOT,
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    runs = {}
+    for replicas in ("1,2", "3"):
+        result = subprocess.run([sys.executable, "-c", MIRRORED, str(weights), replicas], env=env, cwd=ROOT,
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
-        return json.loads(result.stdout.strip().splitlines()[-1])
-
-    single = run(1)
+        runs.update(json.loads(result.stdout.strip().splitlines()[-1]))
+    single = runs["1"]
+    assert single["replicas"] == 1
     for replicas in (2, 3):
-        mirrored = run(replicas)
+        mirrored = runs[str(replicas)]
         assert mirrored["replicas"] == replicas
         assert mirrored["steps"] == single["steps"] == 8  # the warm-up counts steps, not replicas' steps
         assert mirrored["history"]["loss"][1] < mirrored["history"]["loss"][0]
