@@ -296,15 +296,13 @@ def test_resume_refuses_options_that_contradict_the_run(tmp_path, capsys):
     (errno.EACCES, "check the permissions"),
 ])
 def test_file_system_errors_are_one_line_naming_the_file(code, expected, monkeypatch, capsys, tmp_path):
-    sys.path.insert(0, str(ROOT))
-    import train
-
     def refuse(path, *args, **kwargs):
         raise OSError(code, os.strerror(code), str(path))
 
     monkeypatch.setattr(pathlib.Path, "write_text", refuse)  # config.json is the first write
-    assert train.main([*QUICK, "--out", str(tmp_path / "run")]) == 2
-    error = capsys.readouterr().err.strip()
+    exit_code, error = train_here(capsys, *QUICK, "--out", str(tmp_path / "run"))
+    assert exit_code == 2
+    error = error.strip()
     assert error.startswith("train.py: error: ") and "\n" not in error
     assert expected in error and "config.json" in error and "--out" in error
 

@@ -32,11 +32,14 @@ TRAIN = textwrap.dedent("""
 """)
 
 
-def run():
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=2")}
-    result = subprocess.run([sys.executable, "-c", TRAIN], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+def run_script(script, *arguments, backend="jax", devices=None, timeout=600):
+    """Run ``script`` in a fresh process (on ``devices`` virtual XLA CPU devices if given) and
+    return the JSON its last line prints."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if devices is not None:
+        env["XLA_FLAGS"] = xla_flags(f"--xla_force_host_platform_device_count={devices}")
+    result = subprocess.run([sys.executable, "-c", script, *arguments], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -44,7 +47,7 @@ def run():
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution's DataParallel is JAX-only; "
                                              "this runs once, in the jax pass")
 def test_two_devices_follow_the_one_device_trajectory():
-    runs = run()
+    runs = run_script(TRAIN, devices=2, timeout=300)
     single, parallel = runs["single"], runs["parallel"]
     assert parallel["devices"] == 2
     for name in ("loss", "elbo", "kl", "bits_per_dim"):
@@ -96,12 +99,7 @@ ODD_SIZES = textwrap.dedent("""
 def test_any_data_and_batch_size_on_two_and_three_devices_matches_one():
     import numpy as np
 
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=3")}
-    result = subprocess.run([sys.executable, "-c", ODD_SIZES], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    runs = run_script(ODD_SIZES, devices=3)
     for kind in ("iwae", "dequantized"):
         single = runs[kind]["1"]
         for devices in ("2", "3"):
@@ -216,13 +214,9 @@ def test_tensorflow_mirrored_strategy_on_odd_sizes(tmp_path):
     trained.fit(digits(64), epochs=3, verbose=0)
     trained.save_weights(weights)
 
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
     runs = {}
     for replicas in ("1,2", "3"):
-        result = subprocess.run([sys.executable, "-c", MIRRORED, str(weights), replicas], env=env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-        runs.update(json.loads(result.stdout.strip().splitlines()[-1]))
+        runs.update(run_script(MIRRORED, str(weights), replicas, backend="tensorflow"))
     single = runs["1"]
     assert single["replicas"] == 1
     for replicas in (2, 3):
