@@ -9,18 +9,21 @@ Tests marked ``once`` (their subject is not the backend: argument checks, docs, 
 plots, bookkeeping) run in one backend's process only (``once_backend``); plain ``pytest``
 runs them on the backend it has.
 
-Two more things keep the run short (CI runs all three backends on 2 cores):
+More things keep the run short (CI runs all three backends on 2 cores):
 - pytest-xdist spreads each backend's tests over one worker per core (at most
   MAX_WORKERS: a JAX worker holds ~4 GB). Most of the slow tests wait on a train.py or
   tune.py subprocess, so one process alone leaves a core idle. `-n 0` (or any `-n`)
   given to `python -m tests` wins.
+- One OpenMP thread per worker (OMP_NUM_THREADS=1, unless set): PyTorch's threads spin
+  while waiting, and two workers' threads on two cores slowed PyTorch's tests threefold.
 - JAX's persistent compilation cache, in a folder that lives for the run only, shared by
-  the workers and their subprocesses: the tests build many models of the same shapes, and
+  the workers and their subprocesses on every pass (JAX runs first, so the other passes' JAX
+  subprocesses find their programs compiled): the tests build many models of the same shapes, and
   every new model is a new `jax.jit`, so without it XLA compiles the same program again
   (a repeated tiny train.py run: 57 s -> 27 s). Entries are compressed, so an entry read
   while another worker still writes it fails to decompress, and JAX warns and compiles.
   (Bounding the cache would add a lock, but then every write reads every entry's time.)
-- XLA's CPU code generator at LLVM -O0 on the JAX and TensorFlow passes (Keras compiles
+- XLA's CPU code generator at LLVM -O0 on every pass, for JAX and TensorFlow (Keras compiles
   TensorFlow's steps with XLA too): the tests' programs are tiny and each is compiled for a few
   calls, so LLVM's optimizer was most of their compile time (JAX's family tests: 86 s -> 61 s,
   TensorFlow's: 56 s -> 46 s). The programs are the same; only machine code is less optimized.
@@ -36,7 +39,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-BACKENDS = ("tensorflow", "jax", "torch")
+BACKENDS = ("jax", "tensorflow", "torch")  # JAX first: it fills the compilation cache
 MAX_WORKERS = 4
 
 
@@ -49,6 +52,19 @@ def workers(pytest_args):
            for a in pytest_args):
         return []
     return ["-n", str(min(os.cpu_count() or 1, MAX_WORKERS)), "--dist", "worksteal"]
+
+
+def one_thread_per_worker(worker_options, environ):
+    """OMP_NUM_THREADS=1 when pytest-xdist runs one worker per core (the user's own setting wins).
+
+    PyTorch's OpenMP threads, as many as cores in each worker, spin while they wait for each
+    other; two workers on two cores then spend much of their time spinning (the PyTorch model
+    tests: 132 s -> 43 s with one thread each). NumPy's BLAS reads it too. TensorFlow's and
+    XLA's own pools were measured unaffected either way and are left alone.
+    """
+    if "OMP_NUM_THREADS" in environ or "-n" not in worker_options:
+        return {}
+    return {"OMP_NUM_THREADS": "1"} if int(worker_options[worker_options.index("-n") + 1]) > 1 else {}
 
 
 def jax_compilation_cache(folder):
@@ -79,12 +95,14 @@ def run_backend(backend, pytest_args, report_dir, once_on=None):
     report = os.path.join(report_dir, f"{backend}.xml")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
            "VAE_ZOO_ONCE_BACKEND": once_on or backend}
-    if backend == "jax":
-        env.update(jax_compilation_cache(os.path.join(report_dir, "jax-compilation-cache")))
-    if backend in ("jax", "tensorflow"):
-        env.update(xla_test_flags(os.environ))
+    # On every pass: the other passes start JAX and TensorFlow subprocesses too (loading models
+    # saved on their backend), which compile the same programs as the JAX pass.
+    env.update(jax_compilation_cache(os.path.join(report_dir, "jax-compilation-cache")))
+    env.update(xla_test_flags(os.environ))
+    worker_options = workers(pytest_args)
+    env.update(one_thread_per_worker(worker_options, os.environ))
     command = [sys.executable, "-m", "pytest", f"--junitxml={report}", "-p", "no:cacheprovider",
-               *workers(pytest_args), *pytest_args]
+               *worker_options, *pytest_args]
     print(f"\n===== KERAS_BACKEND={backend}: {' '.join(command[1:])}", flush=True)
     start = time.time()
     code = subprocess.call(command, env=env)
