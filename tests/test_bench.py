@@ -30,12 +30,20 @@ def load_likelihood_script():
 
 
 def run_bench(script, arguments, tmp_path):
+    """bench/``script`` in a fresh process, as a user runs it (its results in ``tmp_path``)."""
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *arguments, "--results-dir", str(tmp_path)],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def run_likelihood_here(arguments, tmp_path, capsys):
+    """bench/likelihood.py's main() in this process, for the tests of its bookkeeping: no fresh
+    process to import Keras (and TensorFlow) into, ~10 s less a run; what it printed."""
+    load_likelihood_script().main([*arguments, "--results-dir", str(tmp_path)])
+    return capsys.readouterr().out
 
 
 @needs_binarized_mnist
@@ -55,20 +63,19 @@ def test_throughput_smoke(tmp_path):
 
 
 @pytest.mark.once  # the script's bookkeeping; each likelihood trains on every backend in tests/zoo
-def test_likelihood_smoke(tmp_path):
+def test_likelihood_smoke(tmp_path, capsys):
     # Two of the family's eight (each one compiles its own steps): one on the discrete scale
     # by construction, one continuous density put there by dequantization. Every likelihood
     # trains and is scored in tests/zoo; this checks the script around them.
-    result = run_bench("likelihood.py", ["--model", "grey", "--likelihoods", "huber,discretized_logistic",
-                                         "--minutes", "0.005", "--max-examples", "100",
-                                         "--eval-samples", "5", "--lr-decay", "exponential",
-                                         "--jit-compile", "false"], tmp_path)
+    printed = run_likelihood_here(["--model", "grey", "--likelihoods", "huber,discretized_logistic",
+                                   "--minutes", "0.005", "--max-examples", "100", "--eval-samples", "5",
+                                   "--lr-decay", "exponential", "--jit-compile", "false"], tmp_path, capsys)
     # The schedule other than the default is named in the file, as the other options are.
     record = json.loads((tmp_path / f"likelihood-grey-discretized_logistic+huber-exponential-{BACKEND}.json")
                         .read_text())
     rows = record["results"]
     assert [name.split("(")[0] for name in rows] == ["DiscretizedLogistic", "Huber"], list(rows)
-    assert "| likelihood | backend |" in result.stdout
+    assert "| likelihood | backend |" in printed
     for name, row in rows.items():
         # Bounds on 17-level 8×8 data: positive code lengths below 4.09 bits/dim (uniform).
         assert 0 < row["test_bits_per_dim"] < 20, (name, row)
@@ -78,17 +85,16 @@ def test_likelihood_smoke(tmp_path):
 
 @pytest.mark.once  # the script's bookkeeping; the weights move by Keras' own get/set_weights
 @needs_binarized_mnist
-def test_likelihood_warm_start_smoke(tmp_path):
+def test_likelihood_warm_start_smoke(tmp_path, capsys):
     # The k=1 networks' weights must load into the 2-layer k=50 model, both
     # phases count against the budget, the KL and learning-rate warm-ups ramp in the first phase only, both
     # phases' optimizers get --adam-epsilon and --ema-momentum, the second phase restarts at
     # --restart-lr (decaying along the default straight line to zero), and both stochastic
     # layers' active units are counted.
-    run_bench("likelihood.py", ["--model", "iwae_mnist_2layer", "--minutes", "0.02", "--warm-start-minutes",
-                                "0.01", "--kl-warmup-steps", "3", "--lr-warmup-epochs", "2", "--max-examples", "100",
-                                "--eval-samples", "5", "--adam-epsilon", "1e-4", "--restart-lr", "5e-3",
-                                "--ema-momentum", "0.9"],
-              tmp_path)
+    run_likelihood_here(["--model", "iwae_mnist_2layer", "--minutes", "0.02", "--warm-start-minutes", "0.01",
+                         "--kl-warmup-steps", "3", "--lr-warmup-epochs", "2", "--max-examples", "100",
+                         "--eval-samples", "5", "--adam-epsilon", "1e-4", "--restart-lr", "5e-3",
+                         "--ema-momentum", "0.9"], tmp_path, capsys)
     name = f"likelihood-iwae_mnist_2layer-warm1-lrwarmup2-klwarmup3-ema0.9-{BACKEND}.json"
     row = json.loads((tmp_path / name).read_text())["results"]
     warm = row["warm_start"]
@@ -108,12 +114,12 @@ def test_likelihood_warm_start_smoke(tmp_path):
 
 
 @pytest.mark.once
-def test_likelihood_without_validation_smoke(tmp_path):
+def test_likelihood_without_validation_smoke(tmp_path, capsys):
     # --validation-fraction 0 (grey data: digits here, grey MNIST with --dynamic-binarization):
     # every training image trains (the IWAE paper's protocol), no validation runs, the last
     # weights are scored, and the run's name says so.
-    run_bench("likelihood.py", ["--model", "grey", "--likelihoods", "gaussian", "--minutes", "0.01",
-                                "--max-examples", "100", "--eval-samples", "5", "--validation-fraction", "0"], tmp_path)
+    run_likelihood_here(["--model", "grey", "--likelihoods", "gaussian", "--minutes", "0.01", "--max-examples",
+                         "100", "--eval-samples", "5", "--validation-fraction", "0"], tmp_path, capsys)
     record = json.loads((tmp_path / f"likelihood-grey-gaussian-valid0-{BACKEND}.json").read_text())
     (row,) = record["results"].values()
     assert record["arguments"]["validation_fraction"] == 0
@@ -124,20 +130,20 @@ def test_likelihood_without_validation_smoke(tmp_path):
 
 @pytest.mark.once
 @needs_binarized_mnist
-def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options(tmp_path):
+def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options(tmp_path, capsys):
     # The official three files; the paper's number is only printed beside ours at its own k.
     # The VampPrior authors' options: normalized gradients, a hard log-variance clip, patience
     # counted after the warm-up.
-    result = run_bench("likelihood.py", ["--model", "vampprior_mnist", "--minutes", "0.02", "--max-examples", "100",
-                                         "--eval-samples", "5", "--optimizer", "adam_norm_grad",
-                                         "--log-var-clip", "hard:-6,2", "--patience-from-epoch", "3",
-                                         "--adam-epsilon", "1e-8", "--save-preset", str(tmp_path / "preset")],
-                       tmp_path)
+    printed = run_likelihood_here(["--model", "vampprior_mnist", "--minutes", "0.02", "--max-examples", "100",
+                                   "--eval-samples", "5", "--optimizer", "adam_norm_grad",
+                                   "--log-var-clip", "hard:-6,2", "--patience-from-epoch", "3",
+                                   "--adam-epsilon", "1e-8", "--save-preset", str(tmp_path / "preset")],
+                                  tmp_path, capsys)
     name = f"likelihood-vampprior_mnist-normgrad-hard-6_2-patiencefrom3-{BACKEND}"
     row = json.loads((tmp_path / f"{name}.json").read_text())["results"]
     assert row["protocol"] == "static-mnist" and row["estimator"] == "IS, k = 5"
     assert row["paper_test_nll"] is None and row["paper_protocol"] == "static-mnist, IS, k = 5000"
-    assert f"| vampprior_mnist | static-mnist | {BACKEND} | — |" in result.stdout
+    assert f"| vampprior_mnist | static-mnist | {BACKEND} | — |" in printed
     assert row["optimizer"] == "AdamNormGrad" and row["patience_from_epoch"] == 3
     import zoo
 

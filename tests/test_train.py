@@ -1,4 +1,5 @@
-"""train.py end to end, in subprocesses on the current backend, with tiny budgets."""
+"""train.py end to end on the current backend, with tiny budgets: in real processes where the
+process is the subject, through train.main in the test's process elsewhere."""
 
 import csv
 import errno
@@ -28,14 +29,23 @@ def train(*arguments, timeout=600):
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
-def train_here(capsys, *arguments):
-    """train.main in this process, for checks that end before training (no fresh process
-    to import Keras into): its exit code and what it wrote to stderr."""
+def train_in_process(capsys, *arguments):
+    """train.main in this process, as a CompletedProcess like ``train``'s: no fresh process to
+    import Keras (and TensorFlow) into, ~10 s less a run. Tests whose subject is the process a
+    user starts (exit codes, stderr, a kill) keep ``train``."""
     sys.path.insert(0, str(ROOT))
     import train as train_module
 
     code = train_module.main(list(arguments))
-    return code, capsys.readouterr().err
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(["train.py", *arguments], code, captured.out, captured.err)
+
+
+def train_here(capsys, *arguments):
+    """train.main in this process, for checks that end before training: its exit code and
+    what it wrote to stderr."""
+    result = train_in_process(capsys, *arguments)
+    return result.returncode, result.stderr
 
 
 def assert_no_tensorflow_start_up(result):
@@ -57,9 +67,10 @@ def binary_digits(tmp_path_factory):
     return path
 
 
-# The CLI on every backend with the Bernoulli; the rest once (in one backend's pass: the CLI's
-# plumbing is the same on all three, and tests/losses and tests/zoo check each likelihood,
-# model, family, dynamic binarization and jit_compile=False on every backend).
+# The CLI on every backend with the Bernoulli, in a real process as a user starts it; the rest
+# once (in one backend's pass: the CLI's plumbing is the same on all three, and tests/losses and
+# tests/zoo check each likelihood, model, family, dynamic binarization and jit_compile=False on
+# every backend), through train.main in the test's process.
 @pytest.mark.parametrize("likelihood,extra", [
     ("bernoulli", []),
     pytest.param("gaussian", [], marks=pytest.mark.once),
@@ -76,15 +87,18 @@ def binary_digits(tmp_path_factory):
     pytest.param("bernoulli", ["--model", "ladder_mnist", "--kl-warmup", "10", "--hidden", "32,16,16,8,8"],
                  marks=pytest.mark.once),
 ])
-def test_end_to_end(likelihood, extra, binary_digits, tmp_path):
+def test_end_to_end(likelihood, extra, binary_digits, tmp_path, request, capsys):
     dynamic = "--dynamic-binarization" in extra
     data = ["--data", str(binary_digits), "--npz-key", "images"] if likelihood == "bernoulli" and not dynamic else []
     out = tmp_path / "run"
     quick = QUICK_BUDGET if "ladder_mnist" in extra else QUICK  # a ladder has its own sizes
-    result = train(*quick, *data, "--likelihood", likelihood, *extra, "--out", str(out))
+    arguments = [*quick, *data, "--likelihood", likelihood, *extra, "--out", str(out)]
+    in_process = request.node.get_closest_marker("once") is not None
+    result = train_in_process(capsys, *arguments) if in_process else train(*arguments)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test log-likelihood" in result.stdout
-    assert_no_tensorflow_start_up(result)
+    if not in_process:
+        assert_no_tensorflow_start_up(result)
     for name in ("model.keras", "config.json", "history.csv", "metrics.json", "samples.png",
                  "reconstructions.png", "latent_traversal.png"):
         assert (out / name).stat().st_size > 0, name
@@ -137,23 +151,23 @@ def test_data_parallel_on_sizes_no_device_count_divides(tmp_path):
 
 
 @pytest.mark.once  # the option's plumbing; jit_compile=False trains on every backend in tests/zoo
-def test_jit_compile_option_reaches_the_saved_model(tmp_path):
+def test_jit_compile_option_reaches_the_saved_model(tmp_path, capsys):
     out = tmp_path / "run"
-    result = train(*QUICK, "--epochs", "1", "--jit-compile", "false", "--out", str(out))
+    result = train_in_process(capsys, *QUICK, "--epochs", "1", "--jit-compile", "false", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((out / "config.json").read_text())["arguments"]["jit_compile"] == "false"
     assert keras.saving.load_model(out / "model.keras").jit_compile is False
 
 
 @pytest.mark.once  # a PNG of the latent space
-def test_a_2d_latent_gets_a_latent_map(tmp_path):
+def test_a_2d_latent_gets_a_latent_map(tmp_path, capsys):
     out = tmp_path / "run"
-    result = train(*QUICK_BUDGET, "--latent-dim", "2", "--model", "conv", "--out", str(out))
+    result = train_in_process(capsys, *QUICK_BUDGET, "--latent-dim", "2", "--model", "conv", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert (out / "latent_map.png").exists()
 
 
-def test_resume_after_a_kill_keeps_finished_epochs(tmp_path):
+def test_resume_after_a_kill_keeps_finished_epochs(tmp_path, capsys):
     out = tmp_path / "run"
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(
@@ -173,7 +187,7 @@ def test_resume_after_a_kill_keeps_finished_epochs(tmp_path):
     finished = len(list(csv.DictReader((out / "history.csv").open())))
     assert finished >= 3
 
-    result = train("--resume", "--out", str(out), "--epochs", str(finished + 2))
+    result = train_in_process(capsys, "--resume", "--out", str(out), "--epochs", str(finished + 2))
     assert result.returncode == 0, result.stderr[-3000:]
     rows = list(csv.DictReader((out / "history.csv").open()))
     epochs = [int(r["epoch"]) for r in rows]
@@ -325,15 +339,15 @@ def digits_preset(tmp_path_factory):
 
 
 @pytest.mark.once  # the CLI's plumbing; loading, training and scoring a preset: tests/zoo, every backend
-def test_from_preset_evaluates_with_zero_epochs_and_fine_tunes_with_more(digits_preset, tmp_path):
+def test_from_preset_evaluates_with_zero_epochs_and_fine_tunes_with_more(digits_preset, tmp_path, capsys):
     def weights(path):
         return [keras.ops.convert_to_numpy(w) for w in zoo.load_model(path).weights]
 
     preset = [keras.ops.convert_to_numpy(w) for w in zoo.from_preset(digits_preset).weights]
     for epochs in (0, 1):
         out = tmp_path / f"epochs{epochs}"
-        result = train("--from-preset", str(digits_preset), "--data", "digits", "--epochs", str(epochs),
-                       "--eval-samples", "10", "--verbose", "0", "--out", str(out))
+        result = train_in_process(capsys, "--from-preset", str(digits_preset), "--data", "digits", "--epochs",
+                                  str(epochs), "--eval-samples", "10", "--verbose", "0", "--out", str(out))
         assert result.returncode == 0, result.stderr[-3000:]
         assert f"from {digits_preset}" in result.stdout
         assert json.loads((out / "metrics.json").read_text())["epochs_run"] == epochs
