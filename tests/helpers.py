@@ -1,12 +1,25 @@
-"""Helpers the tests share: numpy conversion, gradients on any backend, quadrature."""
+"""Helpers the tests share: numpy conversion, gradients on any backend, quadrature, the
+top-level scripts as modules."""
 
+import importlib
 import os
+import pathlib
+import sys
 
 import numpy as np
 import keras
 from keras import ops
 
 BACKEND = keras.backend.backend()
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def script(name):
+    """The repository's top-level script ``name``.py (train, tune) as a module, to call its
+    ``main`` or read its constants in the test's process."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(name)
 
 
 def xla_flags(*flags):

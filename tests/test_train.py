@@ -16,7 +16,7 @@ import pytest
 import keras
 
 import zoo
-from tests.helpers import BACKEND, xla_flags
+from tests.helpers import BACKEND, script, xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 QUICK_BUDGET = ["--epochs", "2", "--eval-samples", "20", "--max-examples", "300", "--verbose", "0"]
@@ -33,10 +33,7 @@ def train_in_process(capsys, *arguments):
     """train.main in this process, as a CompletedProcess like ``train``'s: no fresh process to
     import Keras (and TensorFlow) into, ~10 s less a run. Tests whose subject is the process a
     user starts (exit codes, stderr, a kill) keep ``train``."""
-    sys.path.insert(0, str(ROOT))
-    import train as train_module
-
-    code = train_module.main(list(arguments))
+    code = script("train").main(list(arguments))
     captured = capsys.readouterr()
     return subprocess.CompletedProcess(["train.py", *arguments], code, captured.out, captured.err)
 
@@ -51,10 +48,8 @@ def train_here(capsys, *arguments):
 def assert_no_tensorflow_start_up(result):
     """TensorFlow's start-up notices are not news on JAX and PyTorch (train.py keeps them off)."""
     if BACKEND != "tensorflow":
-        sys.path.insert(0, str(ROOT))
-        import train as train_module
-
-        assert not any(marker in result.stderr for marker in train_module.TENSORFLOW_START_UP), result.stderr[:2000]
+        markers = script("train").TENSORFLOW_START_UP
+        assert not any(marker in result.stderr for marker in markers), result.stderr[:2000]
 
 
 @pytest.fixture(scope="module")
@@ -267,17 +262,14 @@ def test_help():
 
 @pytest.mark.once
 def test_help_lists_every_preset():
-    sys.path.insert(0, str(ROOT))
-    import train
-
-    assert set(train.PRESETS) == set(zoo.presets.names())
+    assert set(script("train").PRESETS) == set(zoo.presets.names())
 
 
 @pytest.mark.once
 def test_an_invalid_backend_names_the_valid_ones(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "numpyy"}
-    for script in ("train.py", "tune.py"):
-        result = subprocess.run([sys.executable, str(ROOT / script), "--out", str(tmp_path / script)],
+    for name in ("train.py", "tune.py"):
+        result = subprocess.run([sys.executable, str(ROOT / name), "--out", str(tmp_path / name)],
                                 env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert "KERAS_BACKEND='numpyy'" in result.stderr and "tensorflow, jax, torch" in result.stderr
@@ -285,11 +277,8 @@ def test_an_invalid_backend_names_the_valid_ones(tmp_path):
 
 def saved_run(out, *arguments):
     """A run folder as train.py leaves it after a kill before the first epoch ended."""
-    sys.path.insert(0, str(ROOT))
-    import train
-
     out.mkdir()
-    saved = vars(train.build_parser().parse_args([*QUICK, *arguments, "--out", str(out)]))
+    saved = vars(script("train").build_parser().parse_args([*QUICK, *arguments, "--out", str(out)]))
     saved["hidden"] = [32]
     (out / "config.json").write_text(json.dumps({"arguments": saved}))
 

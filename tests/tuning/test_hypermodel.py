@@ -3,6 +3,7 @@ import pytest
 
 import losses
 import zoo
+from tests.helpers import script
 from tuning import VAEHyperModel, applicable_likelihoods
 
 # KerasTuner search spaces: `python -m tests` runs this module on one backend (tests/conftest.py).
@@ -67,14 +68,9 @@ def test_the_families_are_models_to_search(model):
 
 
 def test_tune_py_offers_every_model_the_hypermodel_takes():
-    import sys
-    import pathlib
-
     import tuning.hypermodel
 
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-    import tune
-
+    tune = script("tune")
     assert tune.MODELS == tuning.hypermodel.MODELS
     with pytest.raises(ValueError, match="unknown model 'ladder_mnist'"):
         VAEHyperModel((8, 8, 1), 17, model="ladder_mnist")

@@ -16,7 +16,7 @@ import pytest
 import keras
 
 import tuning
-from tests.helpers import BACKEND
+from tests.helpers import BACKEND, script
 from tests.zoo import test_comparability as known
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -95,10 +95,7 @@ def test_a_killed_search_resumes_and_keeps_finished_trials(tmp_path, capsys):
     # The resumed search in this process (tune.main): the kill is the subject, not a second start-up.
     short = command[2:]
     short[short.index("--epochs") + 1] = "2"
-    sys.path.insert(0, str(ROOT))
-    import tune
-
-    assert tune.main(short) == 0, capsys.readouterr().err[-3000:]
+    assert script("tune").main(short) == 0, capsys.readouterr().err[-3000:]
     rows = {f"trial_{r['trial']}": r for r in read_rows(out)}
     assert len(rows) == 6 and all(r["status"] == "COMPLETED" for r in rows.values())
     for trial, score in finished.items():  # kept, not re-run
@@ -198,9 +195,6 @@ def test_a_search_from_a_preset_fine_tunes_its_weights_at_each_learning_rate(tmp
     (["--likelihoods", "huber", "--model", "conv"], "--model, --likelihoods: --from-preset"),
 ])
 def test_tune_from_a_preset_refuses_options_of_another_model(arguments, message, tmp_path, capsys):
-    sys.path.insert(0, str(ROOT))
-    import tune
-
-    assert tune.main(["--from-preset", "vampprior_mnist", *arguments, "--out", str(tmp_path / "s")]) == 2
+    assert script("tune").main(["--from-preset", "vampprior_mnist", *arguments, "--out", str(tmp_path / "s")]) == 2
     error = capsys.readouterr().err
     assert message in error and len(error.strip().splitlines()) == 1, error
