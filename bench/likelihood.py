@@ -281,7 +281,25 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
     }
 
 
-def run_table3(args, backend):
+#: Options that say only where files are read or written: a preset's card leaves them out of the
+#: command that reproduces it (the bench result JSON keeps the command as it was typed).
+LOCATION_OPTIONS = ("--data-dir", "--save-preset", "--results-dir")
+
+
+def reproducing_command(argv):
+    """``python bench/likelihood.py ...`` with ``argv`` minus ``LOCATION_OPTIONS`` and their values."""
+    kept, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument in LOCATION_OPTIONS:
+            skip = True
+        elif not argument.startswith(tuple(f"{option}=" for option in LOCATION_OPTIONS)):
+            kept.append(argument)
+    return " ".join(["python", "bench/likelihood.py"] + kept)
+
+
+def run_table3(args, backend, argv):
     import keras
 
     import zoo
@@ -314,7 +332,7 @@ def run_table3(args, backend):
         result["fingerprint"] = zoo.trained.fingerprint_entry(model, data.x_test)  # bench/fingerprint.py adds backends
         zoo.save_preset(model, args.save_preset, overwrite=True, preset=args.model, protocol=protocol,
                         protocol_description=zoo.protocols.PROTOCOLS[protocol].describe(),
-                        command=" ".join(["python", "bench/likelihood.py"] + sys.argv[1:]),
+                        command=reproducing_command(argv),
                         training_images=len(data.x_train), epochs=result["epochs"],
                         train_wall_minutes=result["train_wall_minutes"],
                         test_negative_elbo=result["test_negative_elbo"],
@@ -338,7 +356,7 @@ def posterior_with_clip(preset, clip):
     return {**spec, "log_var_clip": kind, "log_var_range": (low, high)}
 
 
-def run_grey(args, backend):
+def run_grey(args, backend, argv):
     import keras
 
     import zoo
@@ -430,12 +448,13 @@ def main(argv=None):
     backend = keras.backend.backend()
     pathlib.Path(args.results_dir).mkdir(parents=True, exist_ok=True)
     runner = run_grey if args.model == "grey" else run_table3
-    result, rows = runner(args, backend)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    result, rows = runner(args, backend, argv)
     versions = {"python": platform.python_version(), "keras": keras.__version__}
     versions[backend] = __import__(backend).__version__
     record = {"model": args.model, "backend": backend, "arguments": vars(args), "versions": versions,
               "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
-              "command": " ".join(["python", "bench/likelihood.py"] + (argv or sys.argv[1:])),
+              "command": " ".join(["python", "bench/likelihood.py"] + argv),
               "results": result}
     path = pathlib.Path(args.results_dir) / f"likelihood-{run_name(args)}-{backend}.json"
     path.write_text(json.dumps(record, indent=2))

@@ -153,6 +153,12 @@ def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options
     metadata = json.loads((tmp_path / "preset" / "metadata.json").read_text())
     assert metadata["preset"] == "vampprior_mnist" and metadata["protocol"] == "static-mnist"
     assert metadata["test_nll"] == row["test_nll"] and metadata["fingerprint"] == row["fingerprint"]
+    # The card's command reproduces the run on any machine: where files went is left out.
+    assert metadata["command"] == ("python bench/likelihood.py --model vampprior_mnist --minutes 0.02 "
+                                   "--max-examples 100 --eval-samples 5 --optimizer adam_norm_grad "
+                                   "--log-var-clip hard:-6,2 --patience-from-epoch 3 --adam-epsilon 1e-8")
+    typed = json.loads((tmp_path / f"{name}.json").read_text())["command"]
+    assert "--save-preset" in typed and "--results-dir" in typed
     preset = zoo.from_preset(tmp_path / "preset")
     x = zoo.datasets.load("binarized-mnist").x_test[:100]
     assert metadata["fingerprint"]["images"] == 100 and metadata["fingerprint"]["k"] == 100

@@ -212,7 +212,8 @@ def load(name, key="x", label_key=None, data_dir=None, validation_fraction=None,
             ../shared/data, Keras' cache, else downloaded once: ``static_mnist_folder``); for
             ``mnist`` / ``fashion-mnist``, a folder holding a copy of the keras.datasets file
             (``mnist.npz`` / ``fashion-mnist.npz``: x_train, y_train, x_test, y_test), read
-            instead of downloading — for machines without internet.
+            instead of downloading — for machines without internet (default: that file in
+            $VAE_ZOO_DATA or ../shared/data if it is there, else keras.datasets' download).
         validation_fraction: share of the training data held out for validation, in [0, 1);
             0 trains on all of it (the validation split is then empty). None: 0.1, except for
             ``binarized-mnist``, whose official split (50,000 / 10,000 / 10,000) is used as it is.
@@ -281,6 +282,8 @@ KERAS_FILE_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 def _keras_dataset(name, validation_fraction, seed, data_dir=None):
+    if data_dir is None and (default_data_dir() / f"{name}.npz").exists():
+        data_dir = default_data_dir()  # $VAE_ZOO_DATA (or ../shared/data) holds a copy: read it
     if data_dir is not None:
         (x_train, y_train), (x_test, y_test), source = _keras_file(name, pathlib.Path(data_dir))
     else:

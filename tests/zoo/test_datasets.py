@@ -17,11 +17,12 @@ def test_digits_are_bundled_with_17_levels_and_labels():
     np.testing.assert_allclose(data.x_train * 16, np.round(data.x_train * 16))
 
 
-def test_keras_datasets_without_network_say_what_to_do(monkeypatch):
+def test_keras_datasets_without_network_say_what_to_do(monkeypatch, tmp_path):
     def offline():
         raise OSError("URL fetch failure: no route to host")
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    monkeypatch.setenv("VAE_ZOO_DATA", str(tmp_path))  # no local copy there: the download is tried
     with pytest.raises(datasets.DataLoadError, match="needs internet access once.*--data digits"):
         datasets.load("mnist")
 
@@ -52,6 +53,19 @@ def test_keras_dataset_read_from_a_copy_in_data_dir(name, tmp_path, monkeypatch)
     np.testing.assert_array_equal(data.y_test, arrays["y_test"])
     restored = np.concatenate([data.x_train, data.x_valid])[..., 0] * 255.0
     assert sorted(map(bytes, np.round(restored).astype(np.uint8))) == sorted(map(bytes, arrays["x_train"]))
+
+
+def test_keras_dataset_read_from_vae_zoo_data_without_data_dir(tmp_path, monkeypatch):
+    # The folder machines without internet name once ($VAE_ZOO_DATA) serves grey MNIST as well.
+    def no_download():
+        raise AssertionError("downloaded although $VAE_ZOO_DATA holds a copy")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_download)
+    monkeypatch.setenv("VAE_ZOO_DATA", str(tmp_path))
+    arrays = keras_format_file(tmp_path)
+    data = datasets.load("mnist", validation_fraction=0.25)
+    assert str(tmp_path) in data.note
+    np.testing.assert_array_equal(data.x_test[..., 0], arrays["x_test"] / np.float32(255.0))
 
 
 def test_validation_fraction_zero_trains_on_every_training_image(tmp_path):
