@@ -401,9 +401,10 @@ def fit(model, data, conditional, timer, args, out, keras, zoo):
         # The history first: an epoch's row is written before its checkpoint, so a kill between
         # them repeats that epoch on --resume (its row replaced), never loses it.
         zoo.HistoryCSV(out / "history.csv"),
+        # Its best epoch and weights survive a kill (Keras' own forgot them on --resume).
+        zoo.ResumableEarlyStopping(out / "early_stopping", monitor="val_bits_per_dim", mode="min",
+                                   patience=args.patience, restore_best_weights=True),
         zoo.BackupAndRestore(out / "backup"),  # two checkpoints; says so if the model differs
-        keras.callbacks.EarlyStopping(monitor="val_bits_per_dim", mode="min", patience=args.patience,
-                                      restore_best_weights=True),
         timer,
     ]
     if args.tensorboard:

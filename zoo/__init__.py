@@ -14,7 +14,8 @@ from zoo.training.jax_cpu_check import MiscompileError, disable_ynn_fusion
 disable_ynn_fusion()  # before JAX first computes: it reads XLA_FLAGS then (jax_cpu_check.py)
 
 from zoo.heads import LikelihoodHead
-from zoo.training.callbacks import EpochTimer, HistoryCSV, ProgressBar, StopOnNaN, TimeBudget
+from zoo.training.callbacks import (EpochTimer, HistoryCSV, ProgressBar, ResumableEarlyStopping, StopOnNaN,
+                                    TimeBudget)
 from zoo.training.optimizers import AdamClipped, AdamNormGrad
 from zoo.vae import VAE
 from zoo.models.mlp import MLPVAE

@@ -12,7 +12,6 @@ has no closed form here, so the estimator is always Monte Carlo. p(h2) is the mo
 import math
 
 import keras
-from keras import ops
 
 import losses
 from zoo.models.mlp import MLPVAE, mlp

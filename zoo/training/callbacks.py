@@ -1,7 +1,13 @@
-"""Callbacks the zoo adds to ``fit``: stop on a NaN loss with a reason; time epochs; a time budget."""
+"""Callbacks the zoo adds to ``fit``: stop on a NaN loss with a reason; time epochs; a time budget;
+a run's history and early stopping that outlive a kill."""
 
+import json
 import math
+import os
+import pathlib
 import time
+
+import numpy as np
 
 import keras
 
@@ -97,11 +103,16 @@ class TimeBudget(keras.callbacks.Callback):
     epoch i (from 0) at (i + 1)/n: Goyal et al. 2017's gradual warm-up, which Liu et al. 2020
     (RAdam) trace, for Adam, to its high-variance early second-moment estimates. Per epoch, not
     per step, as the decay: a rate a callback sets reaches JAX's compiled step at epoch starts.
+
+    A run resumed after a kill passes what it had used of the budget: ``elapsed`` seconds over
+    ``epochs_done`` epochs; the schedule and the stop go on from there. Its lr₀ is then the
+    rate it started with (``initial_lr``), not the optimizer's, which the checkpoint left decayed.
     """
 
     DECAYS = ("exponential", "linear")
 
-    def __init__(self, seconds, decay_decades=0.0, decay="exponential", warmup_epochs=0):
+    def __init__(self, seconds, decay_decades=0.0, decay="exponential", warmup_epochs=0,
+                 elapsed=0.0, epochs_done=0, initial_lr=None):
         super().__init__()
         self.seconds = check_positive("seconds", seconds, "TimeBudget")
         if decay not in self.DECAYS:
@@ -115,6 +126,9 @@ class TimeBudget(keras.callbacks.Callback):
         else:
             self.decay_decades = check_non_negative("decay_decades", decay_decades, "TimeBudget")
         self.warmup_epochs = check_integer("warmup_epochs", warmup_epochs, "TimeBudget", minimum=0)
+        self.elapsed_before = check_non_negative("elapsed", elapsed, "TimeBudget")
+        self.epochs_done = check_integer("epochs_done", epochs_done, "TimeBudget", minimum=0)
+        self.initial_lr = None if initial_lr is None else check_positive("initial_lr", initial_lr, "TimeBudget")
         self.learning_rates = []
 
     def multiplier(self, fraction):
@@ -130,12 +144,14 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
-        self._epochs_begun = 0  # counted here, not from `epoch`, which starts at fit's initial_epoch
-        self._initial_lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        # Counted here, not from `epoch`, which starts at fit's initial_epoch.
+        self._epochs_begun = self.epochs_done
+        self._initial_lr = self.initial_lr or float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     @property
     def elapsed(self):
-        return time.perf_counter() - self._start
+        """Seconds of the budget used, those before a resume included."""
+        return self.elapsed_before + time.perf_counter() - self._start
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
@@ -174,6 +190,70 @@ class ProgressBar(keras.callbacks.ProgbarLogger):
 
     def on_predict_batch_end(self, batch, logs=None):
         super().on_predict_batch_end(self._clipped(batch), logs)
+
+
+def _write_atomically(path, write):
+    """``write(partial_path)``, then rename it to ``path``: a kill leaves the old file or the new."""
+    partial = path.with_name(path.name + ".partial")
+    write(partial)
+    os.replace(partial, path)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' ``EarlyStopping``, whose state outlives a kill: for fits resumed by ``BackupAndRestore``.
+
+    ``BackupAndRestore`` brings back the weights, the optimizer and the epoch, not early
+    stopping's best score, its epoch, the patience used or the best weights: a resumed fit
+    forgot every epoch before the kill, and restored the best epoch *since* it. This one keeps
+    them in ``state_dir`` (``state.json`` at every epoch's end, ``best.weights.npz`` when the
+    score improves; each written beside and renamed) and reads them back at the resumed fit's
+    first epoch, the patience used recounted from the best epoch to the one the fit resumes
+    after. List it *before* ``BackupAndRestore``, as ``HistoryCSV``: a kill between the two then
+    leaves its state one epoch ahead of the checkpoint (that epoch runs again), never behind it.
+    Other arguments are ``EarlyStopping``'s.
+    """
+
+    def __init__(self, state_dir, **kwargs):
+        super().__init__(**kwargs)
+        self.state_dir = pathlib.Path(state_dir)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._restored = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._restored:  # here, not at train begin: `epoch` is the resumed fit's first
+            self._restore(epoch)
+            self._restored = True
+
+    def _restore(self, first_epoch):
+        path = self.state_dir / "state.json"
+        if not path.exists():
+            return
+        state = json.loads(path.read_text())
+        if state.get("best") is None:
+            return
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        # Keras counts patience from the best epoch (or from start_from_epoch, before which it waits).
+        self.wait = max(0, first_epoch - 1 - max(self.best_epoch, self.start_from_epoch - 1))
+        weights = self.state_dir / "best.weights.npz"
+        if self.restore_best_weights and weights.exists():
+            with np.load(weights) as stored:
+                self.best_weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+
+    def _save_best_weights(self, path):
+        with open(path, "wb") as handle:  # a handle: np.savez would append .npz to a name
+            np.savez(handle, *self.best_weights)
+
+    def on_epoch_end(self, epoch, logs=None):
+        before = self.best_weights
+        super().on_epoch_end(epoch, logs)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.best_weights is not None and self.best_weights is not before:
+            _write_atomically(self.state_dir / "best.weights.npz", self._save_best_weights)
+        best = None if self.best is None else float(self.best)
+        _write_atomically(self.state_dir / "state.json", lambda path: path.write_text(json.dumps(
+            {"best": best, "best_epoch": self.best_epoch, "wait": self.wait, "epoch": epoch})))
 
 
 class HistoryCSV(keras.callbacks.CSVLogger):

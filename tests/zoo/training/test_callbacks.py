@@ -204,3 +204,76 @@ def test_history_listed_before_the_checkpoint_loses_no_epoch_to_a_kill(tmp_path,
     assert logged == [0, 1, 2]
     fit(5)
     assert [int(r["epoch"]) for r in csv.DictReader(history.open())] == [0, 1, 2, 3, 4]
+
+
+class Scores(keras.callbacks.Callback):
+    """Puts a given validation score in the epoch's logs, and records the weights at each epoch's end."""
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores, self.weights = scores, {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["score"] = self.scores[epoch]
+        self.weights[epoch] = self.model.get_weights()
+
+
+@pytest.mark.parametrize("kill_before_checkpoint", [True, False])
+def test_early_stopping_keeps_its_best_epoch_through_a_kill(tmp_path, kill_before_checkpoint):
+    # Best at epoch 1, killed at epoch 3, resumed: Keras' EarlyStopping forgot epoch 1 and
+    # restored epoch 4's weights (the best since the resume), and counted patience afresh.
+    # Resumed, this one stops where an unbroken run stops and restores epoch 1's weights.
+    scores = [5.0, 1.0, 4.0, 3.0, 2.0, 6.0, 7.0, 8.0]
+    x = digits(32)
+
+    def fit(folder, kill=None):
+        recorder = Scores(scores)
+        stopping = zoo.ResumableEarlyStopping(folder / "stopping", monitor="score", mode="min", patience=4,
+                                              restore_best_weights=True)
+        callbacks = [recorder, stopping, zoo.BackupAndRestore(folder / "backup")]
+        if kill is not None:
+            callbacks.insert(2 if kill_before_checkpoint else 3, KillAfterEpoch(kill))
+        keras.utils.set_random_seed(0)
+        model = compiled()
+        model.fit(x, batch_size=16, epochs=len(scores), callbacks=callbacks, verbose=0)
+        return model, recorder, stopping
+
+    unbroken, recorded, stopping = fit(tmp_path / "unbroken")
+    assert (stopping.best_epoch, stopping.stopped_epoch) == (1, 5)
+    for value, expected in zip(unbroken.get_weights(), recorded.weights[1]):
+        np.testing.assert_array_equal(value, expected)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "killed", kill=3)
+    state = (tmp_path / "killed" / "stopping" / "state.json").read_text()
+    assert '"best_epoch": 1' in state
+    resumed, recorder, stopping = fit(tmp_path / "killed")
+    assert min(recorder.weights) == (3 if kill_before_checkpoint else 4)  # the epoch resumed at
+    assert (stopping.best_epoch, stopping.best, stopping.stopped_epoch) == (1, 1.0, 5)
+    best = np.load(tmp_path / "killed" / "stopping" / "best.weights.npz")
+    for i, value in enumerate(resumed.get_weights()):
+        np.testing.assert_array_equal(value, best[f"arr_{i}"])
+
+
+def test_a_resumed_time_budget_goes_on_from_the_time_used(monkeypatch):
+    # 6 of 10 s and 2 epochs used before a kill: the rate goes on from 1 − 6/10 of lr₀ (not from the
+    # checkpoint's decayed rate), the warm-up is over, and the stop comes when another epoch would overrun.
+    clock = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    budget = zoo.TimeBudget(seconds=10, decay_decades=float("inf"), decay="linear", warmup_epochs=2,
+                            elapsed=6.0, epochs_done=2, initial_lr=2e-3)
+    model = compiled(lr=4e-4)  # what the checkpoint's optimizer holds
+    budget.set_model(model)
+    budget.on_train_begin()
+    stopped_after = None
+    for epoch in range(2, 10):
+        budget.on_epoch_begin(epoch)
+        clock[0] += 1.5
+        budget.on_epoch_end(epoch)
+        if model.stop_training:
+            stopped_after = epoch + 1
+            break
+    np.testing.assert_allclose(budget.learning_rates, [2e-3 * 0.4, 2e-3 * 0.25], rtol=1e-5)
+    assert stopped_after == 4 and budget.elapsed == pytest.approx(9.0)
+    with pytest.raises(ValueError, match="TimeBudget"):
+        zoo.TimeBudget(seconds=10, elapsed=-1)
