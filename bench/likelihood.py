@@ -40,6 +40,13 @@ phase (Sønderby et al. 2016's warm-up), to keep latent units from collapsing ea
 ``--model grey`` trains one MLP VAE per continuous likelihood on digits (17 grey levels) and
 reports each in bits/dim on the discrete data's scale: the comparability claim, measured.
 
+Each MNIST run keeps its state in bench/results/likelihood-<run>-<backend>.run/ (its options,
+each phase's last-epoch checkpoint, time used, early stopping and kept weights). ``--resume``
+continues it: a killed run from its last checkpointed epoch, a finished one given a larger
+--minutes along the longer schedule (the time already used counts), a finished one with the
+same --minutes only scored again (e.g. with another --eval-samples). So a 3-hour run can go in
+pieces. The same command without --resume refuses to start over that folder.
+
 Results: bench/results/likelihood-<model>-<backend>.json and a markdown row on stdout.
 """
 
@@ -50,7 +57,6 @@ import os
 import pathlib
 import platform
 import re
-import resource
 import sys
 import time
 
@@ -146,6 +152,11 @@ def build_parser():
     parser.add_argument("--save-preset", default=None, metavar="DIR",
                         help="MNIST presets: write the trained model as a preset folder (zoo.save_preset) with "
                              "the run's protocol, command, scores and fingerprint in its metadata")
+    parser.add_argument("--resume", action="store_true",
+                        help="MNIST presets: continue the run of these options in its folder (<results-dir>/"
+                             "likelihood-<run>-<backend>.run): a killed run from its last epoch; a finished "
+                             "one with a larger --minutes, along the longer schedule (with the same, it is "
+                             "scored again). Only --minutes, --eval-samples and where files go may change")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                         help="model.compile's jit_compile (auto: XLA on TensorFlow and JAX, eager on PyTorch)")
@@ -163,17 +174,21 @@ def parse_args(argv=None):
     return args
 
 
-def cpu_minutes():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return (usage.ru_utime + usage.ru_stime) / 60.0
-
-
-def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr_warmup_epochs=0):
+def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr_warmup_epochs=0, folder=None):
     """Adam from ``lr``, decaying ``10^decay_decades``-fold over ``minutes`` of wall time (along
     ``args.lr_decay``'s shape; ramped up over the first ``lr_warmup_epochs`` epochs), keeping
     the weights of the best validation ELBO (with ``args.ema_momentum``: of the best moving average
-    of the weights); returns the fit's facts as a dict."""
+    of the weights); returns the fit's facts as a dict.
+
+    With ``folder`` (the phase's part of the run folder) the fit outlives a kill: the last epoch's
+    checkpoint (zoo.BackupAndRestore), the time used (zoo.TimeBudget's state) and the early
+    stopping (zoo.ResumableEarlyStopping) are kept there, and a phase that finished leaves its
+    facts (done.json) and kept weights (final.weights.npz). A later call continues a killed fit,
+    continues a finished one given more ``minutes`` (unless it stopped early), and otherwise only
+    loads what the phase kept.
+    """
     import keras
+    import numpy as np
 
     import zoo
 
@@ -183,28 +198,46 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
     model.compile(optimizer=optimizer(lr, epsilon=args.adam_epsilon, use_ema=averaging,
                                       ema_momentum=args.ema_momentum if averaging else 0.99),
                   jit_compile=jit_compile)
+    done_path = folder / "done.json" if folder is not None else None
+    if done_path is not None and done_path.exists():
+        done = json.loads(done_path.read_text())
+        if done["stopped_early"] or done["budget_minutes"] >= minutes:
+            with np.load(folder / "final.weights.npz") as kept:
+                model.set_weights([kept[f"arr_{i}"] for i in range(len(kept.files))])
+            return done
     budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades, decay=args.lr_decay,
-                            warmup_epochs=lr_warmup_epochs)
+                            warmup_epochs=lr_warmup_epochs,
+                            state_file=folder / "budget.json" if folder is not None else None)
+    if folder is not None:  # each process that trains the phase: one piece of the run
+        folder.mkdir(parents=True, exist_ok=True)
+        pieces = json.loads((folder / "pieces.json").read_text()) if (folder / "pieces.json").exists() else []
+        pieces.append({"started": time.strftime("%Y-%m-%d %H:%M"), "budget_minutes": minutes})
+        (folder / "pieces.json").write_text(json.dumps(pieces))
     timer = zoo.EpochTimer()
-    cpu_start, wall_start = cpu_minutes(), time.perf_counter()
     # The 1-layer VAE overfits 45,000 images within the hour: keep the weights of the best
     # validation ELBO. Checked every epoch: with checks every 10 epochs, a budget-limited run
     # (IWAE k=50: 27 epochs in 40 min) lost its last unchecked epochs to the restore.
     # With no validation split (--validation-fraction 0) the last weights are kept.
-    best = keras.callbacks.EarlyStopping(monitor="val_elbo", mode="max", patience=args.patience,
-                                         restore_best_weights=True, start_from_epoch=args.patience_from_epoch)
+    stopping = {"monitor": "val_elbo", "mode": "max", "patience": args.patience, "restore_best_weights": True,
+                "start_from_epoch": args.patience_from_epoch}
+    best = (keras.callbacks.EarlyStopping(**stopping) if folder is None
+            else zoo.ResumableEarlyStopping(folder / "early_stopping", **stopping))
+    # Before the checkpoint, as train.py's: a kill between them repeats an epoch, never loses one.
+    backup = [] if folder is None else [zoo.BackupAndRestore(folder / "backup", delete_checkpoint=False)]
     # The averages sit in the model from each validation to the next epoch's start, so the best
     # weights EarlyStopping records (after this callback) and restores at the end are averages.
     # With no validation, fit's end puts the averages in (Adam's finalize_variable_values).
     swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaging and validating else []
     history = model.fit(data.x_train, epochs=10**6, batch_size=batch_size, verbose=0,
                         validation_data=(data.x_valid,) if validating else None,
-                        callbacks=[budget, timer, *swap, *([best] if validating else [])])
-    return {
-        "epochs": len(history.history["loss"]),
+                        callbacks=[budget, timer, *swap, *([best] if validating else []), *backup])
+    del history  # a resumed fit's history holds only its own epochs: the budget's rows hold the run's
+    rows = budget.rows
+    result = {
+        "epochs": len(rows),
         "batch_size": batch_size,
         "training_images": len(data.x_train),
-        "best_epoch": best.best_epoch + 1 if best.best_weights is not None else None,
+        "best_epoch": best.best_epoch + 1 if validating and best.best_weights is not None else None,
         "examples_per_s": round(timer.examples_per_second(len(data.x_train)), 1),
         "initial_lr": lr,
         "final_lr": budget.learning_rates[-1],
@@ -217,10 +250,19 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
         "patience_from_epoch": args.patience_from_epoch,
         "ema_momentum": args.ema_momentum,
         "kl_warmup_steps": model.kl_warmup_steps,
-        "train_wall_minutes": round((time.perf_counter() - wall_start) / 60.0, 3),
-        "train_cpu_minutes": round(cpu_minutes() - cpu_start, 3),
-        "val_negative_elbo_by_epoch": [round(-value, 3) for value in history.history.get("val_elbo", [])],
+        "train_wall_minutes": round(rows[-1]["elapsed"] / 60.0, 3),
+        "train_cpu_minutes": round(rows[-1]["cpu"] / 60.0, 3),
+        "val_negative_elbo_by_epoch": [round(-row["val_elbo"], 3) for row in rows if "val_elbo" in row],
+        "budget_minutes": minutes,
+        "stopped_early": bool(validating and best.stopped_epoch > 0),
     }
+    if folder is not None:
+        result["pieces"] = json.loads((folder / "pieces.json").read_text())
+        with open(folder / "final.weights.npz.partial", "wb") as handle:
+            np.savez(handle, *model.get_weights())
+        os.replace(folder / "final.weights.npz.partial", folder / "final.weights.npz")
+        done_path.write_text(json.dumps(result, indent=2))
+    return result
 
 
 def phase_schedules(args):
@@ -241,13 +283,14 @@ def phase_schedules(args):
              args.decay_decades - first_decades))
 
 
-def train_and_score(model, data, args, batch_size, warm_start_model=None):
+def train_and_score(model, data, args, batch_size, warm_start_model=None, folder=None):
     """Fit for the budget, then the test ELBO and IS log-likelihood; returns a result dict.
 
     With ``warm_start_model`` (the same networks under another objective, e.g. k = 1), that
     model trains first for ``--warm-start-minutes`` and hands its weights on; the learning
     rate follows one schedule over both phases (unless ``--restart-lr``), and both count
-    against ``--minutes``.
+    against ``--minutes``. With ``folder`` (the run folder) each phase keeps its state in a
+    part of it (``warm``, ``main``), so a killed or finished run continues (``fit_for_budget``).
     """
     import zoo
 
@@ -255,11 +298,13 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
     lr_warmup_epochs = args.lr_warmup_epochs
     if warm_start_model is not None:
         first, (minutes, lr, decades) = phase_schedules(args)
-        warm = fit_for_budget(warm_start_model, data, args, batch_size, *first, lr_warmup_epochs)
+        warm = fit_for_budget(warm_start_model, data, args, batch_size, *first, lr_warmup_epochs,
+                              folder=folder and folder / "warm")
         lr_warmup_epochs = 0  # the second phase continues the schedule from where the first ended
         # Same layers (built in the constructor), same weight order: only the objective (k) differs.
         model.set_weights(warm_start_model.get_weights())
-    result = fit_for_budget(model, data, args, batch_size, minutes, lr, decades, lr_warmup_epochs)
+    result = fit_for_budget(model, data, args, batch_size, minutes, lr, decades, lr_warmup_epochs,
+                            folder=folder and folder / "main")
     if warm is not None:
         result["warm_start"] = {"k": warm_start_model.k, **warm}
         result["train_wall_minutes"] = round(result["train_wall_minutes"] + warm["train_wall_minutes"], 3)
@@ -279,6 +324,37 @@ def train_and_score(model, data, args, batch_size, warm_start_model=None):
         **result,
         "eval_wall_minutes": round(eval_wall, 2),
     }
+
+
+#: What ``--resume`` may change about a run: its budget, the test's k, and where files go.
+RESUMABLE_CHANGES = ("minutes", "eval_samples", "save_preset", "results_dir", "data_dir", "resume")
+
+
+def open_run_folder(args, backend):
+    """The run's folder, ``<results-dir>/likelihood-<run>-<backend>.run``: made for a new run
+    (refused if there, so nothing is lost), reopened by ``--resume`` if its options are the run's."""
+    folder = pathlib.Path(args.results_dir) / f"likelihood-{run_name(args)}-{backend}.run"
+    fixed = {key: value for key, value in vars(args).items() if key not in RESUMABLE_CHANGES}
+    saved_path = folder / "arguments.json"
+    if not args.resume:
+        if folder.exists():
+            sys.exit(f"likelihood.py: {folder} holds a run of these options: --resume continues it (a killed "
+                     f"run, or a finished one with a larger --minutes); to start a new one, delete that folder "
+                     f"or pass another --results-dir or --seed.")
+        folder.mkdir(parents=True)
+        saved_path.write_text(json.dumps(fixed, indent=2))
+        return folder
+    if not saved_path.exists():
+        sys.exit(f"likelihood.py: nothing to resume in {folder} (no run of these options started there): "
+                 f"leave out --resume to start it.")
+    saved = json.loads(saved_path.read_text())
+    changed = sorted(key for key in set(saved) | set(fixed) if saved.get(key) != fixed.get(key))
+    if changed:
+        differences = "; ".join(f"--{key.replace('_', '-')} {fixed.get(key)!r} (the run's: {saved.get(key)!r})"
+                                for key in changed)
+        sys.exit(f"likelihood.py: --resume continues the run in {folder} with its own options, but {differences}. "
+                 f"Only --minutes, --eval-samples and where files go may change.")
+    return folder
 
 
 #: Options that say only where files are read or written: a preset's card leaves them out of the
@@ -320,7 +396,7 @@ def run_table3(args, backend, argv):
     if args.warm_start_minutes:
         warm_start_model = zoo.presets.get(args.model, **options, **warmup, k=args.warm_start_k)
     result = train_and_score(model, data, args, args.batch_size or DEFAULT_BATCH_SIZE[args.model],
-                             warm_start_model)
+                             warm_start_model, folder=open_run_folder(args, backend))
     # The paper's number stands beside ours only when measured alike (zoo.protocols).
     entry = zoo.protocols.published(args.model, protocol)
     paper = entry.nll if entry is not None and zoo.protocols.comparable(entry, protocol, args.eval_samples) else None
@@ -396,7 +472,8 @@ def run_name(args):
             + (f"-{args.log_var_clip.replace(':', '').replace(',', '_')}" if args.log_var_clip else "")
             + (f"-patiencefrom{args.patience_from_epoch}" if args.patience_from_epoch else "")
             + ("-exponential" if args.lr_decay == "exponential" else "")
-            + (f"-valid{args.validation_fraction:g}" if args.validation_fraction not in (None, 0.1) else ""))
+            + (f"-valid{args.validation_fraction:g}" if args.validation_fraction not in (None, 0.1) else "")
+            + (f"-seed{args.seed}" if args.seed else ""))
 
 
 def main(argv=None):
@@ -416,6 +493,11 @@ def main(argv=None):
     if args.restart_lr is not None and (args.restart_lr <= 0 or not args.warm_start_minutes):
         sys.exit("likelihood.py: --restart-lr must be > 0 and needs --warm-start-minutes (it sets the "
                  "second phase's learning rate).")
+    if args.resume and args.model == "grey":
+        sys.exit("likelihood.py: --resume applies to the MNIST presets (grey trains several short runs).")
+    if args.resume and args.ema_momentum is not None:
+        sys.exit("likelihood.py: --resume does not apply to --ema-momentum runs: their checkpoint holds the "
+                 "averaged weights in place of the trained ones. Start the run again without --resume.")
     if args.save_preset and args.model == "grey":
         sys.exit("likelihood.py: --save-preset applies to the MNIST presets (grey trains several models).")
     if args.log_var_clip is not None and (args.model == "grey" or not re.fullmatch(

@@ -165,6 +165,60 @@ def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options
     assert round(zoo.trained.fingerprint(preset, x), 4) == metadata["fingerprint"]["log_px"][BACKEND]
 
 
+@pytest.mark.once  # the script's bookkeeping; the kill and resume of a fit: tests/zoo/training/test_callbacks.py
+@needs_binarized_mnist
+def test_likelihood_continues_a_finished_or_killed_run_with_resume(tmp_path, capsys, monkeypatch):
+    import zoo
+
+    likelihood = load_likelihood_script()
+    arguments = ["--model", "iwae_mnist", "--max-examples", "100", "--eval-samples", "5",
+                 "--results-dir", str(tmp_path)]
+    record = tmp_path / f"likelihood-iwae_mnist-{BACKEND}.json"
+    folder = tmp_path / f"likelihood-iwae_mnist-{BACKEND}.run"
+    likelihood.main([*arguments, "--minutes", "0.01"])
+    first = json.loads(record.read_text())["results"]
+    # The same command again would lose the run: refused, with the ways on.
+    with pytest.raises(SystemExit, match="holds a run of these options: --resume continues it"):
+        likelihood.main([*arguments, "--minutes", "0.01"])
+    with pytest.raises(SystemExit, match=r"--lr 0.0001 \(the run's: 0.001\).*Only --minutes"):
+        likelihood.main([*arguments, "--minutes", "0.02", "--lr", "1e-4", "--resume"])
+    with pytest.raises(SystemExit, match="nothing to resume"):
+        likelihood.main([*arguments, "--minutes", "0.01", "--seed", "1", "--resume"])
+    # A finished run, given more minutes, trains on from its last epoch; here the piece that does
+    # is killed after two epochs (before the second one's checkpoint) and the next goes on from
+    # the first one's. The run's epochs and curve run on from the first piece's, its time counts
+    # against the longer budget. (Each piece compiles its step again, a few seconds of its budget.)
+    class Killed(Exception):
+        pass
+
+    class KilledAfterTwoEpochs(zoo.EpochTimer):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if len(self.times) == 2:
+                raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(zoo, "EpochTimer", KilledAfterTwoEpochs)
+        with pytest.raises(Killed):
+            likelihood.main([*arguments, "--minutes", "0.25", "--resume"])
+    assert not (folder / "main" / "done.json").exists() or json.loads(
+        (folder / "main" / "done.json").read_text())["budget_minutes"] == 0.01
+    likelihood.main([*arguments, "--minutes", "0.25", "--resume"])
+    longer = json.loads(record.read_text())["results"]
+    assert longer["epochs"] > first["epochs"] + 1 and longer["final_lr"] < first["initial_lr"]
+    assert longer["val_negative_elbo_by_epoch"][: first["epochs"]] == first["val_negative_elbo_by_epoch"]
+    assert len(longer["val_negative_elbo_by_epoch"]) == longer["epochs"]
+    assert [piece["budget_minutes"] for piece in longer["pieces"]] == [0.01, 0.25, 0.25]
+    assert first["train_wall_minutes"] < longer["train_wall_minutes"]
+    # With the same minutes a finished run is only scored again, from the weights it kept.
+    likelihood.main([*arguments, "--minutes", "0.25", "--eval-samples", "7", "--resume"])
+    again = json.loads(record.read_text())["results"]
+    assert again["epochs"] == longer["epochs"] and again["eval_samples"] == 7 and len(again["pieces"]) == 3
+    # (The test ELBO is one sample per image: equal up to that noise, far from the first piece's.)
+    assert again["test_negative_elbo"] == pytest.approx(longer["test_negative_elbo"], rel=0.03)
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("validation_images", [64, 0])
 @pytest.mark.parametrize("ema_momentum", [None, 0.999999])
 def test_likelihood_fit_keeps_the_moving_average_with_ema(ema_momentum, validation_images):
@@ -251,6 +305,8 @@ def test_the_learning_rate_decay_defaults_follow_its_shape(arguments, decay, dec
     (["--model", "grey", "--log-var-clip", "hard:-6,2"], "for the MNIST presets"),
     (["--model", "vampprior_mnist", "--patience-from-epoch", "-1"], "--patience-from-epoch >= 0"),
     (["--model", "grey", "--save-preset", "somewhere"], "--save-preset applies to the MNIST presets"),
+    (["--model", "grey", "--resume"], "--resume applies to the MNIST presets"),
+    (["--model", "iwae_mnist", "--ema-momentum", "0.999", "--resume"], "--resume does not apply to --ema-momentum"),
     (["--model", "iwae_mnist", "--lr-decay", "exponential", "--decay-decades", "inf"], "needs --lr-decay linear"),
     (["--model", "iwae_mnist", "--decay-decades", "-1"], "--decay-decades must be >= 0"),
     (["--model", "iwae_mnist", "--batch-size", "0"], "--batch-size must be >= 1"),

@@ -85,6 +85,13 @@ class EpochTimer(keras.callbacks.Callback):
         return examples_per_epoch * len(steady) / max(sum(steady), 1e-9)
 
 
+def _write_atomically(path, write):
+    """``write(partial_path)``, then rename it to ``path``: a kill leaves the old file or the new."""
+    partial = path.with_name(path.name + ".partial")
+    write(partial)
+    os.replace(partial, path)
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Train for a wall-clock budget, with the learning rate decaying over that budget.
 
@@ -104,15 +111,18 @@ class TimeBudget(keras.callbacks.Callback):
     (RAdam) trace, for Adam, to its high-variance early second-moment estimates. Per epoch, not
     per step, as the decay: a rate a callback sets reaches JAX's compiled step at epoch starts.
 
-    A run resumed after a kill passes what it had used of the budget: ``elapsed`` seconds over
-    ``epochs_done`` epochs; the schedule and the stop go on from there. Its lr₀ is then the
-    rate it started with (``initial_lr``), not the optimizer's, which the checkpoint left decayed.
+    ``state_file`` (a JSON path) makes the budget outlive a kill: each epoch's end writes the
+    time used by then (wall and CPU seconds), its rate and its logs there, and a fit resumed by
+    ``BackupAndRestore`` goes on from the time its earlier epochs used, at the rate the schedule
+    gives there (lr₀ is the run's first, not the checkpoint's decayed one). Epochs the file has
+    from the resumed fit's first on are dropped, as ``HistoryCSV`` drops its rows: list it
+    before ``BackupAndRestore``. ``rows`` are then the whole run's epochs; a longer ``seconds``
+    than the run had continues a finished run along the longer schedule.
     """
 
     DECAYS = ("exponential", "linear")
 
-    def __init__(self, seconds, decay_decades=0.0, decay="exponential", warmup_epochs=0,
-                 elapsed=0.0, epochs_done=0, initial_lr=None):
+    def __init__(self, seconds, decay_decades=0.0, decay="exponential", warmup_epochs=0, state_file=None):
         super().__init__()
         self.seconds = check_positive("seconds", seconds, "TimeBudget")
         if decay not in self.DECAYS:
@@ -126,10 +136,10 @@ class TimeBudget(keras.callbacks.Callback):
         else:
             self.decay_decades = check_non_negative("decay_decades", decay_decades, "TimeBudget")
         self.warmup_epochs = check_integer("warmup_epochs", warmup_epochs, "TimeBudget", minimum=0)
-        self.elapsed_before = check_non_negative("elapsed", elapsed, "TimeBudget")
-        self.epochs_done = check_integer("epochs_done", epochs_done, "TimeBudget", minimum=0)
-        self.initial_lr = None if initial_lr is None else check_positive("initial_lr", initial_lr, "TimeBudget")
+        self.state_file = None if state_file is None else pathlib.Path(state_file)
         self.learning_rates = []
+        self.rows = []  # each epoch's time used, rate and logs; with a state file, a resumed run's earlier ones too
+        self.resumed_after = 0  # epochs the run had before this fit
 
     def multiplier(self, fraction):
         """lr / lr₀ after ``fraction`` (0–1) of the budget."""
@@ -143,17 +153,38 @@ class TimeBudget(keras.callbacks.Callback):
         return min(1.0, (epoch + 1) / self.warmup_epochs) if self.warmup_epochs else 1.0
 
     def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-        # Counted here, not from `epoch`, which starts at fit's initial_epoch.
-        self._epochs_begun = self.epochs_done
-        self._initial_lr = self.initial_lr or float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.rows, self.resumed_after = [], 0
+        self._start, self._cpu_start = time.perf_counter(), time.process_time()
+        self._before = {"elapsed": 0.0, "cpu": 0.0}  # used before a resume
+        self._epochs_begun = 0  # counted here, not from `epoch`, which starts at fit's initial_epoch
+        self._initial_lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self._resumed = self.state_file is None
+
+    def _resume(self, first_epoch):
+        """At a fit's first epoch: the run's earlier epochs from the state file, up to this one."""
+        self._resumed = True
+        if not self.state_file.exists():
+            return
+        state = json.loads(self.state_file.read_text())
+        self.rows = [row for row in state["rows"] if row["epoch"] < first_epoch]
+        if self.rows:
+            self._before = {key: self.rows[-1][key] for key in ("elapsed", "cpu")}
+            self._epochs_begun = self.resumed_after = len(self.rows)
+            self._initial_lr = state["initial_lr"]
 
     @property
     def elapsed(self):
         """Seconds of the budget used, those before a resume included."""
-        return self.elapsed_before + time.perf_counter() - self._start
+        return self._before["elapsed"] + time.perf_counter() - self._start
+
+    @property
+    def cpu_seconds(self):
+        """CPU seconds of this process (all its threads) while training, those before a resume included."""
+        return self._before["cpu"] + time.process_time() - self._cpu_start
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self._resumed:
+            self._resume(epoch)
         self._epoch_start = time.perf_counter()
         if self.decay_decades or self.warmup_epochs:
             self.model.optimizer.learning_rate = (self._initial_lr * self.warmup(self._epochs_begun)
@@ -162,6 +193,13 @@ class TimeBudget(keras.callbacks.Callback):
         self.learning_rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
     def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch, "elapsed": self.elapsed, "cpu": self.cpu_seconds,
+                          "lr": self.learning_rates[-1],
+                          **{key: float(value) for key, value in (logs or {}).items()}})
+        if self.state_file is not None:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(self.state_file, lambda path: path.write_text(json.dumps(
+                {"initial_lr": self._initial_lr, "rows": self.rows})))
         # The last epoch's time predicts the next one's (the first also holds compilation).
         if self.elapsed + (time.perf_counter() - self._epoch_start) > self.seconds:
             self.model.stop_training = True
@@ -190,13 +228,6 @@ class ProgressBar(keras.callbacks.ProgbarLogger):
 
     def on_predict_batch_end(self, batch, logs=None):
         super().on_predict_batch_end(self._clipped(batch), logs)
-
-
-def _write_atomically(path, write):
-    """``write(partial_path)``, then rename it to ``path``: a kill leaves the old file or the new."""
-    partial = path.with_name(path.name + ".partial")
-    write(partial)
-    os.replace(partial, path)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):

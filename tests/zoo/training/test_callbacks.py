@@ -255,25 +255,37 @@ def test_early_stopping_keeps_its_best_epoch_through_a_kill(tmp_path, kill_befor
         np.testing.assert_array_equal(value, best[f"arr_{i}"])
 
 
-def test_a_resumed_time_budget_goes_on_from_the_time_used(monkeypatch):
-    # 6 of 10 s and 2 epochs used before a kill: the rate goes on from 1 − 6/10 of lr₀ (not from the
-    # checkpoint's decayed rate), the warm-up is over, and the stop comes when another epoch would overrun.
+def test_a_resumed_time_budget_goes_on_from_the_time_used(monkeypatch, tmp_path):
+    # Killed after epoch 2 of a 10-s budget at 2.5 s an epoch, with epoch 2 past the checkpoint:
+    # the resumed fit starts at epoch 2, drops that epoch's row and goes on from 5 s used, at the
+    # schedule's rate there from the run's first lr (not the checkpoint's decayed one), the
+    # warm-up over; it stops when another epoch would overrun. Then 20 s continue the finished run.
     clock = [0.0]
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
-    budget = zoo.TimeBudget(seconds=10, decay_decades=float("inf"), decay="linear", warmup_epochs=2,
-                            elapsed=6.0, epochs_done=2, initial_lr=2e-3)
-    model = compiled(lr=4e-4)  # what the checkpoint's optimizer holds
-    budget.set_model(model)
-    budget.on_train_begin()
-    stopped_after = None
-    for epoch in range(2, 10):
-        budget.on_epoch_begin(epoch)
-        clock[0] += 1.5
-        budget.on_epoch_end(epoch)
-        if model.stop_training:
-            stopped_after = epoch + 1
-            break
-    np.testing.assert_allclose(budget.learning_rates, [2e-3 * 0.4, 2e-3 * 0.25], rtol=1e-5)
-    assert stopped_after == 4 and budget.elapsed == pytest.approx(9.0)
-    with pytest.raises(ValueError, match="TimeBudget"):
-        zoo.TimeBudget(seconds=10, elapsed=-1)
+    state = tmp_path / "budget.json"
+
+    def run(seconds, lr, epochs, first_epoch):
+        budget = zoo.TimeBudget(seconds=seconds, decay_decades=float("inf"), decay="linear", warmup_epochs=2,
+                                state_file=state)
+        model = compiled(lr=lr)
+        budget.set_model(model)
+        budget.on_train_begin()
+        for epoch in range(first_epoch, first_epoch + epochs):
+            budget.on_epoch_begin(epoch)
+            clock[0] += 2.5
+            budget.on_epoch_end(epoch, {"val_elbo": -float(epoch)})
+            if model.stop_training:
+                break
+        return budget
+
+    first = run(10, 2e-3, 3, 0)
+    np.testing.assert_allclose(first.learning_rates, [1e-3, 2e-3 * 0.75, 2e-3 * 0.5], rtol=1e-5)
+    clock[0] = 100.0  # another process, later
+    resumed = run(10, 4e-4, 8, 2)
+    np.testing.assert_allclose(resumed.learning_rates, [2e-3 * 0.5, 2e-3 * 0.25], rtol=1e-5)
+    assert [row["epoch"] for row in resumed.rows] == [0, 1, 2, 3]
+    assert [row["val_elbo"] for row in resumed.rows] == [0.0, -1.0, -2.0, -3.0]
+    assert resumed.elapsed == pytest.approx(10.0) and resumed.rows[-1]["elapsed"] == pytest.approx(10.0)
+    longer = run(20, 1e-5, 8, 4)
+    np.testing.assert_allclose(longer.learning_rates[0], 2e-3 * 0.5, rtol=1e-5)
+    assert [row["epoch"] for row in longer.rows][:5] == [0, 1, 2, 3, 4] and longer.rows[-1]["elapsed"] <= 20
