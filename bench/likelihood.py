@@ -336,7 +336,14 @@ def open_run_folder(args, backend):
     folder = pathlib.Path(args.results_dir) / f"likelihood-{run_name(args)}-{backend}.run"
     fixed = {key: value for key, value in vars(args).items() if key not in RESUMABLE_CHANGES}
     saved_path = folder / "arguments.json"
+    saved = json.loads(saved_path.read_text()) if saved_path.exists() else None
+    changed = sorted(key for key in set(saved or {}) | set(fixed) if (saved or {}).get(key) != fixed.get(key))
+    differences = "; ".join(f"--{key.replace('_', '-')} {fixed.get(key)!r} (the run's: {(saved or {}).get(key)!r})"
+                            for key in changed)
     if not args.resume:
+        if folder.exists() and saved is not None and changed:
+            sys.exit(f"likelihood.py: {folder} holds a run of other options ({differences}); the folder is named "
+                     f"by the main ones only: pass another --results-dir, or delete that folder.")
         if folder.exists():
             sys.exit(f"likelihood.py: {folder} holds a run of these options: --resume continues it (a killed "
                      f"run, or a finished one with a larger --minutes); to start a new one, delete that folder "
@@ -344,14 +351,10 @@ def open_run_folder(args, backend):
         folder.mkdir(parents=True)
         saved_path.write_text(json.dumps(fixed, indent=2))
         return folder
-    if not saved_path.exists():
+    if saved is None:
         sys.exit(f"likelihood.py: nothing to resume in {folder} (no run of these options started there): "
                  f"leave out --resume to start it.")
-    saved = json.loads(saved_path.read_text())
-    changed = sorted(key for key in set(saved) | set(fixed) if saved.get(key) != fixed.get(key))
     if changed:
-        differences = "; ".join(f"--{key.replace('_', '-')} {fixed.get(key)!r} (the run's: {saved.get(key)!r})"
-                                for key in changed)
         sys.exit(f"likelihood.py: --resume continues the run in {folder} with its own options, but {differences}. "
                  f"Only --minutes, --eval-samples and where files go may change.")
     return folder

@@ -180,6 +180,8 @@ def test_likelihood_continues_a_finished_or_killed_run_with_resume(tmp_path, cap
     # The same command again would lose the run: refused, with the ways on.
     with pytest.raises(SystemExit, match="holds a run of these options: --resume continues it"):
         likelihood.main([*arguments, "--minutes", "0.01"])
+    with pytest.raises(SystemExit, match=r"holds a run of other options \(--lr 0.0001 \(the run's: 0.001\)\)"):
+        likelihood.main([*arguments, "--minutes", "0.01", "--lr", "1e-4"])
     with pytest.raises(SystemExit, match=r"--lr 0.0001 \(the run's: 0.001\).*Only --minutes"):
         likelihood.main([*arguments, "--minutes", "0.02", "--lr", "1e-4", "--resume"])
     with pytest.raises(SystemExit, match="nothing to resume"):
