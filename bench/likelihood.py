@@ -152,6 +152,9 @@ def build_parser():
     parser.add_argument("--save-preset", default=None, metavar="DIR",
                         help="MNIST presets: write the trained model as a preset folder (zoo.save_preset) with "
                              "the run's protocol, command, scores and fingerprint in its metadata")
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="MNIST presets: override one argument of the preset's model (VALUE as JSON, else a "
+                             "string), e.g. --model-option share_top_down=false for ladder_mnist; repeatable")
     parser.add_argument("--resume", action="store_true",
                         help="MNIST presets: continue the run of these options in its folder (<results-dir>/"
                              "likelihood-<run>-<backend>.run): a killed run from its last epoch; a finished "
@@ -394,6 +397,7 @@ def run_table3(args, backend, argv):
     warmup = {} if args.kl_warmup_steps is None else {"kl_warmup_steps": args.kl_warmup_steps}  # None: the preset's
     if args.log_var_clip is not None:
         options["posterior"] = posterior_with_clip(args.model, args.log_var_clip)
+    options.update(model_options(args))
     model = zoo.presets.get(args.model, **options, **({} if args.warm_start_minutes else warmup))
     warm_start_model = None
     if args.warm_start_minutes:
@@ -464,6 +468,37 @@ def grey_likelihoods(args):
     return tuple((name, options) for name, options in GREY_LIKELIHOODS if name in args.likelihoods)
 
 
+def model_options(args):
+    """``--model-option KEY=VALUE`` as a dict, each VALUE read as JSON (else kept as a string)."""
+    options = {}
+    for option in args.model_option:
+        key, _, value = option.partition("=")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def check_model_options(args):
+    """A one-line exit for a --model-option the preset's model does not take."""
+    import inspect
+
+    import zoo
+
+    if args.model_option and args.model == "grey":
+        sys.exit("likelihood.py: --model-option applies to the MNIST presets.")
+    model_class = zoo.presets.PRESETS[args.model]["class"]
+    accepted = {name for cls in model_class.__mro__[: model_class.__mro__.index(zoo.VAE) + 1]
+                for name in inspect.signature(cls.__init__).parameters} - {"self", "kwargs", "encoder", "decoder"}
+    for option in args.model_option:
+        key, equals, value = option.partition("=")
+        if not equals or not key:
+            sys.exit(f"likelihood.py: --model-option takes KEY=VALUE, got {option!r}.")
+        if key not in accepted:
+            sys.exit(f"likelihood.py: {args.model} has no option {key!r}; it takes {', '.join(sorted(accepted))}.")
+
+
 def run_name(args):
     subset = "-" + "+".join(name for name, _ in grey_likelihoods(args)) if args.likelihoods else ""
     return (args.model + subset + ("-dynamic" if args.dynamic_binarization else "")
@@ -476,6 +511,7 @@ def run_name(args):
             + (f"-patiencefrom{args.patience_from_epoch}" if args.patience_from_epoch else "")
             + ("-exponential" if args.lr_decay == "exponential" else "")
             + (f"-valid{args.validation_fraction:g}" if args.validation_fraction not in (None, 0.1) else "")
+            + "".join(f"-{option}" for option in sorted(args.model_option))
             + (f"-seed{args.seed}" if args.seed else ""))
 
 
@@ -501,6 +537,8 @@ def main(argv=None):
     if args.resume and args.ema_momentum is not None:
         sys.exit("likelihood.py: --resume does not apply to --ema-momentum runs: their checkpoint holds the "
                  "averaged weights in place of the trained ones. Start the run again without --resume.")
+    if args.model_option:
+        check_model_options(args)
     if args.save_preset and args.model == "grey":
         sys.exit("likelihood.py: --save-preset applies to the MNIST presets (grey trains several models).")
     if args.log_var_clip is not None and (args.model == "grey" or not re.fullmatch(

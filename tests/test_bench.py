@@ -308,6 +308,9 @@ def test_the_learning_rate_decay_defaults_follow_its_shape(arguments, decay, dec
     (["--model", "vampprior_mnist", "--patience-from-epoch", "-1"], "--patience-from-epoch >= 0"),
     (["--model", "grey", "--save-preset", "somewhere"], "--save-preset applies to the MNIST presets"),
     (["--model", "grey", "--resume"], "--resume applies to the MNIST presets"),
+    (["--model", "grey", "--model-option", "k=2"], "--model-option applies to the MNIST presets"),
+    (["--model", "ladder_mnist", "--model-option", "share_top_down"], "--model-option takes KEY=VALUE"),
+    (["--model", "ladder_mnist", "--model-option", "shared=false"], "ladder_mnist has no option 'shared'; it takes .*share_top_down"),
     (["--model", "iwae_mnist", "--ema-momentum", "0.999", "--resume"], "--resume does not apply to --ema-momentum"),
     (["--model", "iwae_mnist", "--lr-decay", "exponential", "--decay-decades", "inf"], "needs --lr-decay linear"),
     (["--model", "iwae_mnist", "--decay-decades", "-1"], "--decay-decades must be >= 0"),
@@ -322,6 +325,31 @@ def test_likelihood_rejects_bad_arguments(arguments, message):
     likelihood = load_likelihood_script()
     with pytest.raises(SystemExit, match=message):
         likelihood.main(arguments)
+
+
+@pytest.mark.once
+@needs_binarized_mnist
+def test_model_options_reach_the_preset_and_name_the_run(monkeypatch):
+    import zoo
+
+    likelihood = load_likelihood_script()
+    argv = ["--model", "ladder_mnist", "--model-option", "share_top_down=false",
+            "--model-option", "variance_head=softplus", "--model-option", "k=2"]
+    args = likelihood.parse_args(argv)
+    assert likelihood.model_options(args) == {"share_top_down": False, "variance_head": "softplus", "k": 2}
+    assert likelihood.run_name(args) == "ladder_mnist-k=2-share_top_down=false-variance_head=softplus"
+
+    class Built(Exception):
+        pass
+
+    def get(name, **options):
+        raise Built(name, options)
+
+    monkeypatch.setattr(zoo.presets, "get", get)
+    with pytest.raises(Built) as built:
+        likelihood.main([*argv, "--max-examples", "10"])
+    name, options = built.value.args
+    assert name == "ladder_mnist" and options["share_top_down"] is False and options["k"] == 2
 
 
 @needs_binarized_mnist

@@ -11,6 +11,15 @@ each layer's posterior merges its estimate with the generative p(z_i | z_{i+1}) 
 so inference and generation share the top-down networks. log w = log p(x|z_1) + log p(z_L)
 + Σ_i log p(z_i|z_{i+1}) − Σ_i log q(z_i|·); the KL is Monte Carlo. Train it with a KL warm-up
 (``kl_warmup_steps``), as the paper does, or the upper layers collapse.
+
+The authors' code (github.com/casperkaae/LVAE, run_models.py, as its README runs it) differs
+from that description in three ways, each an option here: the bottom-up pass feeds each block
+the estimate's mean μ̂_{i−1}, not d_{i−1} (``bottom_up="means"``, its ``only_mu_up``); the
+top-down pass of inference has networks of its own, not the generative ones
+(``share_top_down=False``, its ``ladder_share_params False``); and each Gaussian head of the
+ladder gives σ² = softplus(a) + 10⁻⁵ after batch normalization (``variance_head="softplus"``,
+with ``batch_norm``), not a clipped log σ². The top layer's posterior stays the model's
+``posterior`` (a clipped log σ², no batch normalization) in every case.
 """
 
 import keras
@@ -44,14 +53,28 @@ class LadderVAE(VAE):
         layers_per_block: dense layers per block (2).
         activation: hidden activation (the paper: leaky ReLU).
         batch_norm: batch normalization in every block (the paper uses it).
+        bottom_up: ``"features"`` (d_i = f_i(d_{i−1}), the paper's description) or ``"means"``
+            (d_i = f_i(μ̂_{i−1}), the authors' code).
+        share_top_down: whether inference's top-down pass uses the generative networks
+            p(z_i | z_{i+1}) (True, the paper's description) or networks of its own (False, the
+            authors' code).
+        variance_head: ``"log_var"`` (a Dense layer's log σ², clipped as the posterior's) or
+            ``"softplus"`` (σ² = softplus(a) + 10⁻⁵, with a batch normalization of the head's
+            outputs when ``batch_norm``, the authors' code), for the ladder's Gaussian heads.
         likelihood, prior, k, bound, kl_warmup_steps, …: as in ``VAE`` (the KL is Monte Carlo).
     """
+
+    BOTTOM_UP = ("features", "means")
+    VARIANCE_HEADS = ("log_var", "softplus")
+    #: The authors' code's floor under a softplus variance (its ``lv_eps_z``).
+    SOFTPLUS_VARIANCE_FLOOR = 1e-5
 
     POSTERIORS = ("gaussian",)
 
     def __init__(self, input_shape=(28, 28, 1), latent_dims=(64, 32, 16, 8, 4),
                  hidden=(512, 256, 128, 64, 32), layers_per_block=2, activation="leaky_relu",
-                 batch_norm=True, likelihood="bernoulli", **kwargs):
+                 batch_norm=True, bottom_up="features", share_top_down=True, variance_head="log_var",
+                 likelihood="bernoulli", **kwargs):
         if kwargs.pop("kl", "auto") not in ("auto", "monte_carlo"):
             raise ValueError("LadderVAE: the KL of several stochastic layers has no closed form; it always "
                              "uses kl='monte_carlo'.")
@@ -63,6 +86,13 @@ class LadderVAE(VAE):
         self.layers_per_block = check_integer("layers_per_block", layers_per_block, "LadderVAE")
         self.activation = activation
         self.batch_norm = bool(batch_norm)
+        for name, value, choices in (("bottom_up", bottom_up, self.BOTTOM_UP),
+                                     ("variance_head", variance_head, self.VARIANCE_HEADS)):
+            if value not in choices:
+                raise ValueError(f"LadderVAE: `{name}` must be one of {', '.join(map(repr, choices))}, got {value!r}.")
+        if not isinstance(share_top_down, bool):
+            raise ValueError(f"LadderVAE: `share_top_down` must be True or False, got {share_top_down!r}.")
+        self.bottom_up_from, self.share_top_down, self.variance_head = bottom_up, share_top_down, variance_head
         if kwargs.get("latent_dim", self.latent_dims[-1]) != self.latent_dims[-1]:
             raise ValueError(f"LadderVAE: set the layers' sizes with latent_dims (the top one is the "
                              f"latent_dim), got latent_dim={kwargs['latent_dim']} and latent_dims={self.latent_dims}.")
@@ -75,49 +105,88 @@ class LadderVAE(VAE):
         return mlp((self.hidden[i],) * self.layers_per_block, self.activation, name, flatten=flatten,
                    batch_norm=self.batch_norm)
 
+    def _gaussian_heads(self, name):
+        """The ladder layers' Gaussian heads below the top, 2·dim outputs each: Dense layers, and
+        (softplus variance with batch norm) a BatchNormalization of each one's outputs."""
+        top = len(self.latent_dims) - 1
+        dense = [keras.layers.Dense(2 * self.latent_dims[i], name=f"{name}_{i + 1}") for i in range(top)]
+        normalized = self.variance_head == "softplus" and self.batch_norm
+        norms = [keras.layers.BatchNormalization(name=f"{name}_{i + 1}_batch_norm") for i in range(top)] if normalized else []
+        return dense, norms
+
+    @staticmethod
+    def _head(heads, i, inputs):
+        dense, norms = heads
+        outputs = dense[i](inputs)
+        return norms[i](outputs) if norms else outputs
+
+    def _gaussian(self, params):
+        """(mean, log_var) from a ladder head's outputs, by ``variance_head``."""
+        if self.variance_head == "softplus":
+            mean, raw = ops.split(params, 2, axis=-1)
+            return mean, ops.log(losses.base.softplus(raw) + self.SOFTPLUS_VARIANCE_FLOOR)
+        return self.posterior.split(params)
+
     def build(self, input_shape=None):
         top = len(self.latent_dims) - 1
-        # Bottom-up: `encoder` is block 1 (x → d_1), `blocks_up[i]` maps d_{i+1} → d_{i+2}; each
-        # d_i below the top gives an estimate through `estimates[i]`, the top one through `posterior`.
+        # Bottom-up: `encoder` is block 1 (x → d_1), `blocks_up[i]` maps d_{i+1} (or its estimate's
+        # mean) → d_{i+2}; each d_i below the top gives an estimate through `estimates[i]`, the top
+        # one through `posterior`.
         self.blocks_up = [self._block(i, f"block_up_{i + 1}") for i in range(1, top + 1)]
-        self.estimates = [keras.layers.Dense(2 * self.latent_dims[i], name=f"estimate_{i + 1}")
-                          for i in range(top)]
-        # Top-down: `blocks_down[i]` maps z_{i+2} → p(z_{i+1} | z_{i+2}) through `priors_down[i]`.
+        self.estimates, self.estimate_norms = self._gaussian_heads("estimate")
+        # Top-down: `blocks_down[i]` maps z_{i+2} → p(z_{i+1} | z_{i+2}) through `priors_down[i]`;
+        # without sharing, inference's own `inference_blocks[i]` and `inference_heads[i]` do the same for q.
         self.blocks_down = [self._block(i, f"block_down_{i + 1}") for i in range(top)]
-        self.priors_down = [keras.layers.Dense(2 * self.latent_dims[i], name=f"prior_{i + 1}")
-                            for i in range(top)]
-        features = [self.encoder(keras.KerasTensor((None,) + self.data_shape))]
-        for block in self.blocks_up:
-            features.append(block(features[-1]))
+        self.priors_down, self.prior_norms = self._gaussian_heads("prior")
+        if not self.share_top_down:
+            self.inference_blocks = [self._block(i, f"inference_down_{i + 1}") for i in range(top)]
+            self.inference_heads, self.inference_norms = self._gaussian_heads("inference")
+        features = self.encoder(keras.KerasTensor((None,) + self.data_shape))
         for i in range(top):
-            self.estimates[i].build(features[i].shape)
-            self.priors_down[i].build(self.blocks_down[i](keras.KerasTensor((None, self.latent_dims[i + 1]))).shape)
-        self.posterior.build(features[-1].shape[-1], self.latent_dim)
+            estimate = self._head((self.estimates, self.estimate_norms), i, features)
+            features = self.blocks_up[i](estimate[:, : self.latent_dims[i]] if self.bottom_up_from == "means"
+                                         else features)
+        for i in range(top):
+            z_above = keras.KerasTensor((None, self.latent_dims[i + 1]))
+            self._head((self.priors_down, self.prior_norms), i, self.blocks_down[i](z_above))
+            if not self.share_top_down:
+                self._head((self.inference_heads, self.inference_norms), i, self.inference_blocks[i](z_above))
+        self.posterior.build(features.shape[-1], self.latent_dim)
         self.prior.build(self.latent_dim, self.data_shape)
         self.head.build(self.decoder(keras.KerasTensor((None, self.latent_dims[0]))).shape)
         self.built = True
 
     def bottom_up(self, x):
-        """d_1 … d_L, the deterministic bottom-up features."""
-        features = [self.encoder(x)]
-        for block in self.blocks_up:
-            features.append(block(features[-1]))
-        return features
+        """d_1 … d_L, the deterministic bottom-up features, and the estimates N(μ̂_i, σ̂²_i) of
+        the layers below the top as (mean, log_var)."""
+        features, estimates = [self.encoder(x)], []
+        for i, block in enumerate(self.blocks_up):
+            estimates.append(self._gaussian(self._head((self.estimates, self.estimate_norms), i, features[-1])))
+            features.append(block(estimates[-1][0] if self.bottom_up_from == "means" else features[-1]))
+        return features, estimates
 
     def posterior_params(self, x, condition=None):
-        return self.posterior(self.bottom_up(x)[-1])
+        return self.posterior(self.bottom_up(x)[0][-1])
 
     def prior_params(self, i, z_above):
         """p(z_{i+1} | z_{i+2}) for 0-based i: (mean, log_var)."""
-        return self.posterior.split(self.priors_down[i](self.blocks_down[i](z_above)))
+        return self._gaussian(self._head((self.priors_down, self.prior_norms), i, self.blocks_down[i](z_above)))
 
-    def _posteriors_down(self, features, z_top, k, sample):
+    def top_down_params(self, i, z_above):
+        """Inference's top-down estimate of z_{i+1} from z_{i+2}: the generative p(z_{i+1} | z_{i+2})
+        (``share_top_down``) or its own networks' Gaussian; (mean, log_var)."""
+        if self.share_top_down:
+            return self.prior_params(i, z_above)
+        return self._gaussian(self._head((self.inference_heads, self.inference_norms), i,
+                                         self.inference_blocks[i](z_above)))
+
+    def _posteriors_down(self, estimates, z_top, k, sample):
         """Walk down from z_L: each layer's merged posterior, then a draw (``sample``) or its
         mean; returns the latents bottom to top and Σ log q of the draws below the top."""
         latents, log_q = [z_top], 0.0
         for i in reversed(range(len(self.latent_dims) - 1)):
-            estimate = [tile_samples(t, k) for t in self.posterior.split(self.estimates[i](features[i]))]
-            mean, log_var = precision_weighted(*estimate, *self.prior_params(i, latents[0]))
+            estimate = [tile_samples(t, k) for t in estimates[i]]
+            mean, log_var = precision_weighted(*estimate, *self.top_down_params(i, latents[0]))
             if sample:
                 z, log_q_i, _, _ = sample_diagonal_gaussian(mean, log_var, 1, self.seed_generator, copies=k)
                 log_q = log_q + log_q_i
@@ -127,10 +196,10 @@ class LadderVAE(VAE):
         return tuple(latents), log_q
 
     def sample_posterior(self, x, k, condition=None, with_log_q=True):
-        features = self.bottom_up(x)
+        features, estimates = self.bottom_up(x)
         z_top, log_q, top_mean, top_log_var = self.posterior.sample(self.posterior(features[-1]), k,
                                                                     self.seed_generator)
-        latents, log_q_below = self._posteriors_down(features, z_top, k, sample=True)
+        latents, log_q_below = self._posteriors_down(estimates, z_top, k, sample=True)
         return latents, log_q + log_q_below, top_mean, top_log_var
 
     def log_joint(self, observed, latents, k, condition=None, with_prior=True):
@@ -146,15 +215,16 @@ class LadderVAE(VAE):
         return self.head(self.decoder(z))
 
     def reconstruct(self, x, condition=None):
-        features = self.bottom_up(x)
+        features, estimates = self.bottom_up(x)
         z_top = self.posterior.gaussian(self.posterior(features[-1]))[0]
-        latents, _ = self._posteriors_down(features, z_top, 1, sample=False)
+        latents, _ = self._posteriors_down(estimates, z_top, 1, sample=False)
         return self.likelihood.mean(self.head(self.decoder(latents[0])))
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable, "latent_dims": list(self.latent_dims),
                   "hidden": list(self.hidden), "layers_per_block": self.layers_per_block,
-                  "activation": self.activation, "batch_norm": self.batch_norm, **self._vae_config()}
+                  "activation": self.activation, "batch_norm": self.batch_norm, "bottom_up": self.bottom_up_from,
+                  "share_top_down": self.share_top_down, "variance_head": self.variance_head, **self._vae_config()}
         config.pop("kl")
         config.pop("latent_dim")
         return config
