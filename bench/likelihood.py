@@ -421,11 +421,41 @@ def run_table3(args, backend, argv):
                         test_negative_elbo=result["test_negative_elbo"],
                         test_nll=result["test_nll"], test_nll_k=args.eval_samples,
                         paper_test_nll=paper, paper_source=result["paper_source"],
-                        seed=args.seed, fingerprint=result["fingerprint"])
+                        seed=args.seed, fingerprint=result["fingerprint"],
+                        **run_facts(result, environment(backend), backend))
     row = (f"| {args.model} | {protocol} | {backend} | {'—' if paper is None else f'{paper:.2f}'} | {result['test_nll']:.2f} "
            f"| {result['test_negative_elbo']:.2f} | {result['epochs']} | {result['train_cpu_minutes']:.0f} "
            f"| {result['train_wall_minutes']:.0f} |")
     return result, [row]
+
+
+def run_facts(result, where, backend):
+    """The run's facts a preset card keeps beside its scores (the rest is in the result JSON)."""
+    return {"code_commit": where["code_commit"], "date_trained": where["date"], "trained_on_backend": backend,
+            "versions": where["versions"], "cpus": where["cpus"],
+            **{key: result[key] for key in ("best_epoch", "batch_size", "train_cpu_minutes",
+                                            "train_negative_elbo", "active_units") if key in result}}
+
+
+def environment(backend):
+    """Where a run ran: versions, date, CPU count and the code's commit (``-dirty`` with
+    uncommitted changes; None outside a git checkout)."""
+    import subprocess
+
+    import keras
+
+    versions = {"python": platform.python_version(), "keras": keras.__version__,
+                backend: __import__(backend).__version__}
+    try:
+        git = ["git", "-C", str(pathlib.Path(__file__).resolve().parents[1])]
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        commit += "-dirty" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"versions": versions, "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "code_commit": commit}
 
 
 def posterior_with_clip(preset, clip):
@@ -573,10 +603,7 @@ def main(argv=None):
     runner = run_grey if args.model == "grey" else run_table3
     argv = list(sys.argv[1:] if argv is None else argv)
     result, rows = runner(args, backend, argv)
-    versions = {"python": platform.python_version(), "keras": keras.__version__}
-    versions[backend] = __import__(backend).__version__
-    record = {"model": args.model, "backend": backend, "arguments": vars(args), "versions": versions,
-              "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+    record = {"model": args.model, "backend": backend, "arguments": vars(args), **environment(backend),
               "command": " ".join(["python", "bench/likelihood.py"] + argv),
               "results": result}
     path = pathlib.Path(args.results_dir) / f"likelihood-{run_name(args)}-{backend}.json"

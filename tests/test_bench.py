@@ -153,6 +153,11 @@ def test_likelihood_on_static_mnist_records_its_protocol_and_the_authors_options
     metadata = json.loads((tmp_path / "preset" / "metadata.json").read_text())
     assert metadata["preset"] == "vampprior_mnist" and metadata["protocol"] == "static-mnist"
     assert metadata["test_nll"] == row["test_nll"] and metadata["fingerprint"] == row["fingerprint"]
+    record = json.loads((tmp_path / f"{name}.json").read_text())
+    assert metadata["versions"] == record["versions"] and metadata["code_commit"] == record["code_commit"]
+    assert {key: metadata[key] for key in ("best_epoch", "batch_size", "train_cpu_minutes", "active_units")} == {
+        key: row[key] for key in ("best_epoch", "batch_size", "train_cpu_minutes", "active_units")}
+    assert metadata["trained_on_backend"] == BACKEND and metadata["cpus"] >= 1
     # The card's command reproduces the run on any machine: where files went is left out.
     assert metadata["command"] == ("python bench/likelihood.py --model vampprior_mnist --minutes 0.02 "
                                    "--max-examples 100 --eval-samples 5 --optimizer adam_norm_grad "
