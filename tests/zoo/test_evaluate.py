@@ -60,10 +60,15 @@ def test_scores_print_beside_the_card_and_files_are_written(digits_preset, tmp_p
     np.testing.assert_allclose(metrics["test_elbo"], elbo, rtol=1e-6)
 
 
+#: A preset with no trained weights in the package (the list shrinks as their runs ship).
+UNSHIPPED = next((name for name in zoo.presets.names() if name not in zoo.trained.shipped()), None)
+
+
 @pytest.mark.once
 @pytest.mark.parametrize("arguments, message", [
     (["no-such-preset"], "neither a preset folder nor a trained preset's name"),
-    (["iwae_mnist"], "no trained weights ship for 'iwae_mnist'"),
+    pytest.param([UNSHIPPED], f"no trained weights ship for {UNSHIPPED!r}",
+                 marks=pytest.mark.skipif(UNSHIPPED is None, reason="every preset ships its weights")),
     (["{folder}", "--k", "0"], "--k must be a positive integer, got 0"),
     (["{folder}"], "names no known protocol (None"),
     (["{folder}", "--data", "/nowhere.npz"], "/nowhere.npz"),
