@@ -136,10 +136,15 @@ PRESETS = {
         "doc": "Sønderby et al. 2016 (Ladder VAE), MNIST: 5 stochastic layers of 64-32-16-8-4 units, "
                "deterministic blocks of two 512/256/128/64/32-unit leaky-ReLU layers with batch "
                "normalization, precision-weighted top-down inference, Bernoulli, a KL warm-up over 200 "
-               "epochs (of 60,000 images at batch 256); dynamically binarized MNIST.",
+               "epochs (of 60,000 images at batch 256); dynamically binarized MNIST. As the authors' code "
+               "(casperkaae/LVAE) builds it: the bottom-up pass reads each estimate's mean, inference's "
+               "top-down pass has networks of its own, the ladder's variances are softplus after batch "
+               "normalization (3.9 nats better on validation than the paper's text in the same hour, "
+               "bench/README.md).",
         "class": LadderVAE,
         "config": {"input_shape": _MNIST, "latent_dims": (64, 32, 16, 8, 4), "hidden": (512, 256, 128, 64, 32),
                    "layers_per_block": 2, "activation": "leaky_relu", "batch_norm": True,
+                   "bottom_up": "means", "share_top_down": False, "variance_head": "softplus",
                    "likelihood": "bernoulli", "kl_warmup_steps": 200 * math.ceil(60000 / 256)},
     },
 }

@@ -29,6 +29,7 @@ def test_keras_guide_objective_is_a_gaussian_elbo_up_to_a_constant():
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(5, d)).astype("float32")
     z_mean, z_log_var = (to_numpy(t) for t in model.encode(x))
+    assert z_mean.shape == (5, latent)  # the guide's 32-dimensional code
     mu = to_numpy(model.decode(z_mean))
     kl_terms = 0.5 * (z_mean**2 + np.exp(z_log_var) - 1 - z_log_var)
     guide = np.mean((x - mu) ** 2, axis=1) + np.mean(kl_terms, axis=1)
