@@ -191,9 +191,9 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
     loads what the phase kept.
     """
     import keras
-    import numpy as np
 
     import zoo
+    from zoo.training.callbacks import load_weight_list, save_weight_list
 
     averaging, validating = args.ema_momentum is not None, len(data.x_valid) > 0
     jit_compile = zoo.vae.JIT_COMPILE_OPTIONS[args.jit_compile]
@@ -205,8 +205,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
     if done_path is not None and done_path.exists():
         done = json.loads(done_path.read_text())
         if done["stopped_early"] or done["budget_minutes"] >= minutes:
-            with np.load(folder / "final.weights.npz") as kept:
-                model.set_weights([kept[f"arr_{i}"] for i in range(len(kept.files))])
+            model.set_weights(load_weight_list(folder / "final.weights.npz"))
             return done
     budget = zoo.TimeBudget(minutes * 60.0, decay_decades=decay_decades, decay=args.lr_decay,
                             warmup_epochs=lr_warmup_epochs,
@@ -261,9 +260,7 @@ def fit_for_budget(model, data, args, batch_size, minutes, lr, decay_decades, lr
     }
     if folder is not None:
         result["pieces"] = json.loads((folder / "pieces.json").read_text())
-        with open(folder / "final.weights.npz.partial", "wb") as handle:
-            np.savez(handle, *model.get_weights())
-        os.replace(folder / "final.weights.npz.partial", folder / "final.weights.npz")
+        save_weight_list(folder / "final.weights.npz", model.get_weights())
         done_path.write_text(json.dumps(result, indent=2))
     return result
 

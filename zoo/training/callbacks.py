@@ -92,6 +92,20 @@ def _write_atomically(path, write):
     os.replace(partial, path)
 
 
+def save_weight_list(path, weights):
+    """A list of arrays (``model.get_weights()``) to ``path`` as ``.npz``, written beside and renamed."""
+    def write(partial):
+        with open(partial, "wb") as handle:  # a handle: np.savez would append .npz to a name
+            np.savez(handle, *weights)
+    _write_atomically(pathlib.Path(path), write)
+
+
+def load_weight_list(path):
+    """The list ``save_weight_list`` wrote, in order."""
+    with np.load(path) as stored:
+        return [stored[f"arr_{i}"] for i in range(len(stored.files))]
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Train for a wall-clock budget, with the learning rate decaying over that budget.
 
@@ -269,19 +283,14 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         self.wait = max(0, first_epoch - 1 - max(self.best_epoch, self.start_from_epoch - 1))
         weights = self.state_dir / "best.weights.npz"
         if self.restore_best_weights and weights.exists():
-            with np.load(weights) as stored:
-                self.best_weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
-
-    def _save_best_weights(self, path):
-        with open(path, "wb") as handle:  # a handle: np.savez would append .npz to a name
-            np.savez(handle, *self.best_weights)
+            self.best_weights = load_weight_list(weights)
 
     def on_epoch_end(self, epoch, logs=None):
         before = self.best_weights
         super().on_epoch_end(epoch, logs)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.best_weights is not None and self.best_weights is not before:
-            _write_atomically(self.state_dir / "best.weights.npz", self._save_best_weights)
+            save_weight_list(self.state_dir / "best.weights.npz", self.best_weights)
         best = None if self.best is None else float(self.best)
         _write_atomically(self.state_dir / "state.json", lambda path: path.write_text(json.dumps(
             {"best": best, "best_epoch": self.best_epoch, "wait": self.wait, "epoch": epoch})))
