@@ -221,8 +221,11 @@ def test_likelihood_continues_a_finished_or_killed_run_with_resume(tmp_path, cap
     likelihood.main([*arguments, "--minutes", "0.25", "--eval-samples", "7", "--resume"])
     again = json.loads(record.read_text())["results"]
     assert again["epochs"] == longer["epochs"] and again["eval_samples"] == 7 and len(again["pieces"]) == 3
-    # (The test ELBO is one sample per image: equal up to that noise, far from the first piece's.)
-    assert again["test_negative_elbo"] == pytest.approx(longer["test_negative_elbo"], rel=0.03)
+    # The test ELBO is one sample per image, which at this stage moves it by up to ~20 nats between
+    # two scorings of the same weights: the kept weights show as a score near the longer run's,
+    # far from the first piece's (~550, untrained: ~550 too).
+    elbos = {name: run["test_negative_elbo"] for name, run in (("first", first), ("longer", longer), ("again", again))}
+    assert abs(elbos["again"] - elbos["longer"]) < abs(elbos["again"] - elbos["first"]) / 3, elbos
     capsys.readouterr()
 
 
