@@ -141,17 +141,13 @@ class LadderVAE(VAE):
         if not self.share_top_down:
             self.inference_blocks = [self._block(i, f"inference_down_{i + 1}") for i in range(top)]
             self.inference_heads, self.inference_norms = self._gaussian_heads("inference")
-        features = self.encoder(keras.KerasTensor((None,) + self.data_shape))
-        for i in range(top):
-            estimate = self._head((self.estimates, self.estimate_norms), i, features)
-            features = self.blocks_up[i](estimate[:, : self.latent_dims[i]] if self.bottom_up_from == "means"
-                                         else features)
+        # The passes themselves, on symbolic inputs, build their layers.
+        features, _ = self.bottom_up(keras.KerasTensor((None,) + self.data_shape))
         for i in range(top):
             z_above = keras.KerasTensor((None, self.latent_dims[i + 1]))
-            self._head((self.priors_down, self.prior_norms), i, self.blocks_down[i](z_above))
-            if not self.share_top_down:
-                self._head((self.inference_heads, self.inference_norms), i, self.inference_blocks[i](z_above))
-        self.posterior.build(features.shape[-1], self.latent_dim)
+            self.prior_params(i, z_above)
+            self.top_down_params(i, z_above)
+        self.posterior.build(features[-1].shape[-1], self.latent_dim)
         self.prior.build(self.latent_dim, self.data_shape)
         self.head.build(self.decoder(keras.KerasTensor((None, self.latent_dims[0]))).shape)
         self.built = True
