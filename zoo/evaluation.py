@@ -17,18 +17,29 @@ import losses
 from losses.base import check_integer
 from zoo.training.distribution import device_count, pad_batches
 from zoo.training.jax_cpu_check import check_reductions
+from zoo.training.torch_graph import compiled_predict_function
 
 
 class _Function(keras.Model):
-    """Runs ``fn(vae, inputs)`` through Keras' compiled, batched ``predict``."""
+    """Runs ``fn(vae, inputs)`` through Keras' compiled, batched ``predict``; on PyTorch, after
+    a few eager steps, as one traced graph (``zoo.training.torch_graph``) rather than Keras'
+    eager predict."""
 
     def __init__(self, vae, fn):
         super().__init__(name="vae_function")
         self.vae = vae
         self.fn = fn
+        self._default_jit_compile = True  # never compiled: the default path, traced on PyTorch
+        self.built = True  # its only variables are the VAE's, built with it
 
     def call(self, inputs):
         return self.fn(self.vae, inputs)
+
+    def make_predict_function(self, force=False):
+        if self.predict_function is None or force:
+            super().make_predict_function(force)
+            self.predict_function = compiled_predict_function(self, self.predict_function)
+        return self.predict_function
 
 
 class _FunctionCache:

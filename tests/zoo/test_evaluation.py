@@ -1,3 +1,4 @@
+import warnings
 import zipfile
 
 import h5py
@@ -7,6 +8,7 @@ import keras
 from scipy import special
 
 import zoo
+import zoo.training.torch_graph
 from zoo import evaluation
 from tests.helpers import to_numpy
 from tests.zoo.common import digits
@@ -145,7 +147,7 @@ def exact_log_px(model, x, half_width=7.0, points=401):
 
 @pytest.mark.parametrize("posterior", sorted(POSTERIORS))
 @pytest.mark.parametrize("prior", sorted(PRIORS))
-def test_importance_sampling_matches_quadrature(prior, posterior):
+def test_importance_sampling_matches_quadrature(prior, posterior, monkeypatch):
     keras.utils.set_random_seed(0)
     x = two_clusters()
     model = zoo.MLPVAE(input_shape=(8,), latent_dim=2, hidden=(16,), prior=PRIORS[prior](),
@@ -160,3 +162,14 @@ def test_importance_sampling_matches_quadrature(prior, posterior):
         # Measured: means within 0.003 nats of the quadrature, single examples within 0.021.
         assert abs(estimate.mean() - exact.mean()) < 0.01, (batch_size, estimate - exact)
         np.testing.assert_allclose(estimate, exact, atol=0.06, err_msg=f"batch_size={batch_size}")
+    if keras.backend.backend() == "torch":
+        # A long evaluation's steps after the first few: one traced graph (zoo.training.torch_graph).
+        monkeypatch.setattr(zoo.training.torch_graph, "TRACE_AFTER_STEPS", 0)
+        del model._evaluation_functions.functions[(evaluation._log_weights, (("k", 4096),))]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*could not be traced")
+            estimate = zoo.log_likelihood(model, x, num_samples=4096, batch_size=4)
+        step = model._evaluation_functions.functions[(evaluation._log_weights, (("k", 4096),))]
+        assert step.predict_function.traced["graph"].runs_as == "torchscript"
+        assert abs(estimate.mean() - exact.mean()) < 0.01, estimate - exact
+        np.testing.assert_allclose(estimate, exact, atol=0.06, err_msg="traced")

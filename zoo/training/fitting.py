@@ -23,7 +23,7 @@ from zoo.training.distribution import (PaddedBatches, check_batch_size, device_c
                                        sum_over_replicas)
 from zoo.training.jax_cpu_check import check_reductions
 from zoo.training.multistep import scanned, steps_per_execution_for
-from zoo.training.torch_graph import compiled_test_function, compiled_train_function
+from zoo.training.torch_graph import compiled_predict_function, compiled_test_function, compiled_train_function
 
 #: ``compile``'s default ``steps_per_execution`` by backend (others: Keras' 1). Keras' TensorFlow
 #: ``fit`` spends ~1.5–2 ms of Python per call of its compiled step (the iterator's
@@ -195,8 +195,11 @@ class Fitting:
         return self.test_function
 
     def make_predict_function(self, force=False):
-        check_reductions()
-        return super().make_predict_function(force)
+        if self.predict_function is None or force:
+            check_reductions()
+            super().make_predict_function(force)
+            self.predict_function = compiled_predict_function(self, self.predict_function)
+        return self.predict_function
 
     def get_compile_config(self):
         config = super().get_compile_config()

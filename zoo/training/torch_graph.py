@@ -1,4 +1,5 @@
-"""PyTorch steps at hand-written speed: each training or evaluation step as one traced graph.
+"""PyTorch steps at hand-written speed: each training, evaluation or prediction step as one
+traced graph.
 
 Keras' PyTorch trainer compiles ``train_step`` / ``test_step`` with ``torch.compile`` as they
 stand: dynamo traces Keras' Python (layer calls, trackers, ``zero_grad``, the optimizer) and
@@ -25,9 +26,11 @@ length, ...) are fixed when it is traced; ``compile()`` makes new step functions
 draws in the step come from torch's default generator (``losses.base.random_normal``;
 ``keras.utils.set_random_seed`` seeds it). Only the first batch signature (structure, shapes,
 dtypes) is traced: another one (the epoch's last, smaller batch) goes through Keras' eager
-step rather than a second compilation. Nothing changes unless the backend is PyTorch,
-``jit_compile`` is True or "auto", the model is not ``run_eagerly`` and there is no
-``keras.distribution``; a step that cannot be traced (Python that reads a tensor's value, a
+step rather than a second compilation. Prediction (``predict``, and the thousands of small
+steps of ``zoo.log_likelihood`` and the other evaluation functions) is traced the same way:
+Keras' eager per-op Python was ~5-10% of an importance-sampling step. Nothing changes unless
+the backend is PyTorch, ``jit_compile`` is True or "auto", the model is not ``run_eagerly``
+and there is no ``keras.distribution``; a step that cannot be traced (Python that reads a tensor's value, a
 ``keras.random`` draw inside it) falls back, with a one-line warning, to Keras' own step
 function (compiled or eager, as ``jit_compile`` asked).
 """
@@ -47,11 +50,14 @@ from zoo.training import keras_internals
 TRACE_AFTER_STEPS = 50
 
 
-def _mode(model):
+def _mode(model, kind="train"):
     """"compile" (``jit_compile=True``: the graph through ``torch.compile``), "trace" (the
-    default, "auto": the graph as traced) or None (Keras' own step function)."""
+    default, "auto": the graph as traced) or None (Keras' own step function). ``predict``
+    needs no optimizer: a model that was never compiled traces if it says so
+    (``_default_jit_compile``, as the evaluation functions of ``zoo.evaluation`` do)."""
     if (keras.backend.backend() != "torch" or model.run_eagerly
-            or getattr(model, "optimizer", None) is None or keras.distribution.distribution() is not None):
+            or (kind != "predict" and getattr(model, "optimizer", None) is None)
+            or keras.distribution.distribution() is not None):
         return None
     if model.jit_compile is True:
         return "compile"
@@ -68,9 +74,11 @@ def _signature(batch):
     return keras.tree.map_structure(lambda _: 0, batch), [(tuple(leaf.shape), leaf.dtype) for leaf in leaves]
 
 
-def _variables(model, training):
+def _variables(model, kind):
     groups = [model.trainable_variables, model.non_trainable_variables]
-    return groups + ([model.optimizer.variables] if training else []) + [model.metrics_variables]
+    if kind == "predict":
+        return groups
+    return groups + ([model.optimizer.variables] if kind == "train" else []) + [model.metrics_variables]
 
 
 def _loss_and_updates(model, trainable, non_trainable, metrics_values, data, training):
@@ -138,28 +146,48 @@ def stateless_test_step(model, state, batch):
     return logs, (trainable, non_trainable, metrics_values)
 
 
+def stateless_predict_step(model, state, batch):
+    """Keras' PyTorch ``predict_step`` without side effects; ``state``: (trainable,
+    non-trainable) variables' values; returns (outputs, new state)."""
+    trainable, non_trainable = state
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
+    kwargs = {"training": False} if keras_internals.call_has_training_arg(model) else {}
+    y_pred, non_trainable = model.stateless_call(trainable, non_trainable, x, **kwargs)
+    return y_pred, (trainable, non_trainable)
+
+
 def compiled_train_function(model, keras_function, compiler=None):
     """``keras_function`` (Keras' PyTorch ``train_function``: ``data -> logs``, ``data`` a
     one-batch list) replaced by the traced step where it applies (module docstring).
     ``compiler``: what compiles the traced graph (default: ``torch.compile`` with
     ``jit_compile=True``, none at the default)."""
-    return _compiled(model, keras_function, training=True, compiler=compiler)
+    return _compiled(model, keras_function, "train", compiler)
 
 
 def compiled_test_function(model, keras_function, compiler=None):
     """As ``compiled_train_function``, for ``test_function`` (``evaluate``, validation)."""
-    return _compiled(model, keras_function, training=False, compiler=compiler)
+    return _compiled(model, keras_function, "test", compiler)
 
 
-def _compiled(model, keras_function, training, compiler):
-    mode = _mode(model)
+def compiled_predict_function(model, keras_function, compiler=None):
+    """As ``compiled_train_function``, for ``predict_function`` (``data -> outputs``): what
+    ``zoo.log_likelihood`` and the other evaluation functions run, thousands of small steps
+    whose Python per op (Keras' conversions, its variable wrappers) cost as much as the
+    decoder's matrix products."""
+    return _compiled(model, keras_function, "predict", compiler)
+
+
+def _compiled(model, keras_function, kind, compiler):
+    mode = _mode(model, kind)
     if mode is None:
         return keras_function
     import torch
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    stateless_step = stateless_train_step if training else stateless_test_step
-    eager_step = model.train_step if training else torch.no_grad()(model.test_step)
+    stateless_step = {"train": stateless_train_step, "test": stateless_test_step,
+                      "predict": stateless_predict_step}[kind]
+    eager_step = {"train": model.train_step, "test": torch.no_grad()(model.test_step),
+                  "predict": torch.no_grad()(model.predict_step)}[kind]
     compiler = compiler or (torch.compile if mode == "compile" else _as_traced)
     # At the default, Keras' eager steps first: a short run never pays for the trace.
     eager_calls_left = [0 if mode == "compile" else TRACE_AFTER_STEPS]
@@ -213,7 +241,8 @@ def _compiled(model, keras_function, training, compiler):
         except Exception as error:  # noqa: BLE001 - any untraceable step runs as Keras runs it
             message = str(error).splitlines()[0] if str(error) else ""
             instead = "Keras' torch.compile" if mode == "compile" else "Keras' eager step"
-            warnings.warn(f"{model.name}: the {'training' if training else 'evaluation'} step could not "
+            step_name = {"train": "training", "test": "evaluation", "predict": "prediction"}[kind]
+            warnings.warn(f"{model.name}: the {step_name} step could not "
                           f"be traced into one graph ({type(error).__name__}: {message}); it runs as "
                           f"{instead} instead (slower).", stacklevel=4)
             return None
@@ -228,7 +257,7 @@ def _compiled(model, keras_function, training, compiler):
         signature = _signature(batch)
         if "signature" not in traced:
             traced["signature"] = signature
-            traced["groups"] = _variables(model, training)
+            traced["groups"] = _variables(model, kind)
             traced["variables"] = [variable for group in traced["groups"] for variable in group]
             traced["tensors"] = storage(traced["groups"])
             traced["graph"] = trace(keras.tree.flatten(batch), batch) if signature is not None else None
@@ -243,6 +272,7 @@ def _compiled(model, keras_function, training, compiler):
             write(outputs[num_logs:])
         return torch.utils._pytree.tree_unflatten(list(outputs[:num_logs]), spec)
 
+    function.traced = traced  # what was traced, and how it runs (tests, benchmarks)
     return function
 
 

@@ -46,8 +46,16 @@ def test_the_step_is_traced_on_pytorch_at_the_defaults_and_with_jit_compile(opti
         options = dict()  # jit_compile=True means XLA elsewhere; the point is PyTorch
     model.compile(optimizer="adam", **options)
     for wrap in (zoo.training.torch_graph.compiled_train_function,
-                 zoo.training.torch_graph.compiled_test_function):
+                 zoo.training.torch_graph.compiled_test_function,
+                 zoo.training.torch_graph.compiled_predict_function):
         assert (wrap(model, keras_function) is keras_function) == (keras.backend.backend() != "torch")
+
+
+def test_an_uncompiled_models_predict_stays_keras_own():
+    # Keras' predict works before compile(): nothing says it asked for the default's trace.
+    model = zoo.MLPVAE(input_shape=(8, 8, 1), latent_dim=2, hidden=(8,))
+    keras_function = object()
+    assert zoo.training.torch_graph.compiled_predict_function(model, keras_function) is keras_function
 
 
 @pytest.mark.parametrize("options", [dict(jit_compile=False), dict(run_eagerly=True)],
@@ -58,6 +66,31 @@ def test_jit_compile_false_and_run_eagerly_keep_keras_eager_step(options):
     model.compile(optimizer="adam", **options)
     assert zoo.training.torch_graph.compiled_train_function(model, keras_function) is keras_function
     assert zoo.training.torch_graph.compiled_test_function(model, keras_function) is keras_function
+    assert zoo.training.torch_graph.compiled_predict_function(model, keras_function) is keras_function
+
+
+@on_torch
+@pytest.mark.parametrize("kind", list(zoo.factory.MODELS))
+def test_a_traced_predict_gives_keras_predictions(kind, monkeypatch):
+    from tests.zoo.common import digit_labels
+
+    monkeypatch.setattr(zoo.training.torch_graph, "TRACE_AFTER_STEPS", 1)
+    conditional = kind == "conditional"
+    x = digits(40)
+    inputs = (x, digit_labels(40)) if conditional else x
+    predictions = {}
+    for jit_compile in ("auto", False):
+        keras.utils.set_random_seed(0)
+        model = zoo.factory.make_model(kind, (8, 8, 1), "bernoulli", None, latent_dim=None if kind == "ladder" else 3,
+                                       num_classes=10 if conditional else None)
+        model.compile(optimizer="adam", jit_compile=jit_compile)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*could not be traced")
+            predictions[jit_compile] = model.predict(inputs, batch_size=8, verbose=0)
+        if jit_compile == "auto":  # 1 eager step, then 4 through the graph
+            assert model.predict_function.traced["graph"].runs_as == "torchscript"
+    assert predictions["auto"].shape == (40, 8, 8, 1)
+    np.testing.assert_allclose(predictions["auto"], predictions[False], rtol=1e-5, atol=1e-6)
 
 
 @on_torch
