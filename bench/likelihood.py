@@ -452,7 +452,9 @@ def environment(backend):
         commit += "-dirty" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = None
-    return {"versions": versions, "date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "code_commit": commit}
+    # The CPUs this process may run on: under `taskset -c 0` that is 1, where os.cpu_count() says 2.
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"versions": versions, "date": time.strftime("%Y-%m-%d"), "cpus": cpus, "code_commit": commit}
 
 
 def posterior_with_clip(preset, clip):

@@ -372,3 +372,17 @@ def test_data_parallel_smoke(tmp_path):
     rows = json.loads((tmp_path / "data-parallel-jax.json").read_text())["rows"]
     assert [row["devices"] for row in rows] == [1, 2] and all(row["examples_per_s"] > 0 for row in rows)
     np.testing.assert_allclose(rows[1]["elbo_bits_per_dim"], rows[0]["elbo_bits_per_dim"], rtol=1e-4)
+
+
+@pytest.mark.once
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this OS")
+def test_a_run_records_the_cpus_it_may_use_not_the_machines():
+    # A run under `taskset -c 0` on a 2-core machine used one core; its card said 2.
+    likelihood = load_likelihood_script()
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        assert likelihood.environment(BACKEND)["cpus"] == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert likelihood.environment(BACKEND)["cpus"] == len(allowed)
