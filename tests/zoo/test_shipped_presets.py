@@ -55,7 +55,7 @@ def stored_test_images(protocol):
 
 def test_presets_ship():
     # The mechanism ships one model at least (issue 52: the rest as their runs finish).
-    assert {"vampprior_mnist", "iwae_mnist", "mog_prior_mnist"} <= set(SHIPPED)
+    assert {"vampprior_mnist", "iwae_mnist", "mog_prior_mnist", "hvae_vampprior_mnist"} <= set(SHIPPED)
 
 
 @pytest.mark.once
