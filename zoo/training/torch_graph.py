@@ -28,7 +28,7 @@ draws in the step come from torch's default generator (``losses.base.random_norm
 dtypes) is traced: another one (the epoch's last, smaller batch) goes through Keras' eager
 step rather than a second compilation. Prediction (``predict``, and the thousands of small
 steps of ``zoo.log_likelihood`` and the other evaluation functions) is traced the same way:
-Keras' eager per-op Python was ~5-10% of an importance-sampling step. Nothing changes unless
+Keras' eager per-op Python was ~8-12% of an importance-sampling step (bench/README.md). Nothing changes unless
 the backend is PyTorch, ``jit_compile`` is True or "auto", the model is not ``run_eagerly``
 and there is no ``keras.distribution``; a step that cannot be traced (Python that reads a tensor's value, a
 ``keras.random`` draw inside it) falls back, with a one-line warning, to Keras' own step
@@ -50,7 +50,7 @@ from zoo.training import keras_internals
 TRACE_AFTER_STEPS = 50
 
 
-def _mode(model, kind="train"):
+def _mode(model, kind):
     """"compile" (``jit_compile=True``: the graph through ``torch.compile``), "trace" (the
     default, "auto": the graph as traced) or None (Keras' own step function). ``predict``
     needs no optimizer: a model that was never compiled traces if it says so
@@ -171,9 +171,8 @@ def compiled_test_function(model, keras_function, compiler=None):
 
 def compiled_predict_function(model, keras_function, compiler=None):
     """As ``compiled_train_function``, for ``predict_function`` (``data -> outputs``): what
-    ``zoo.log_likelihood`` and the other evaluation functions run, thousands of small steps
-    whose Python per op (Keras' conversions, its variable wrappers) cost as much as the
-    decoder's matrix products."""
+    ``zoo.log_likelihood`` and the other evaluation functions run, thousands of small steps,
+    each paying Keras' Python per op (its conversions, its variable wrappers) when eager."""
     return _compiled(model, keras_function, "predict", compiler)
 
 
